@@ -1,0 +1,1 @@
+"""HTTP: create_app, dependencies, error rendering, schemas and thin routes."""

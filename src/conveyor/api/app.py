@@ -1,0 +1,124 @@
+"""``create_app(settings)``: the whole HTTP service, built from settings passed in."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from conveyor import __version__
+from conveyor.api.deps import Services
+from conveyor.api.errors import install_error_handlers
+from conveyor.api.limits import BodySizeLimit
+from conveyor.api.routes import admin, auth, nodes, ops, tasks, worker
+from conveyor.clock import Clock, SystemClock
+from conveyor.duties.base import DutyRunner
+from conveyor.duties.leases import LeaseExpiry
+from conveyor.observability.logging import get_logger
+from conveyor.observability.metrics import Metrics
+from conveyor.ratelimit.base import RateLimiter
+from conveyor.ratelimit.memory import MemoryRateLimiter
+from conveyor.ratelimit.redis import RedisRateLimiter
+from conveyor.realtime import create_event_bus
+from conveyor.realtime.wakeup import Waker
+from conveyor.security.passwords import SecretHasher
+from conveyor.security.tokens import TokenService
+from conveyor.services.auth import AuthService
+from conveyor.services.runtime import Runtime
+from conveyor.settings import Settings
+from conveyor.store.database import Database
+from conveyor.store.leader import LeaderLock
+from conveyor.store.migrate import upgrade
+
+log = get_logger(__name__)
+API_PREFIX = "/api/v1"
+
+
+def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
+    clock = clock or SystemClock()
+    bus = create_event_bus(settings.database_url, settings.redis_url)
+    return Runtime(
+        settings=settings,
+        db=Database(settings.database_url, pool_size=settings.db_pool_size),
+        clock=clock,
+        tokens=TokenService(
+            settings.resolved_jwt_secret(), settings.jwt_issuer, settings.jwt_audience, clock
+        ),
+        hasher=SecretHasher(
+            settings.argon2_memory_kib, settings.argon2_time_cost, settings.argon2_parallelism
+        ),
+        bus=bus,
+        waker=Waker(bus),
+        metrics=Metrics(),
+    )
+
+
+def build_limiter(settings: Settings) -> RateLimiter | None:
+    if not settings.rate_limits_enabled:
+        return None
+    if settings.redis_url:
+        return RedisRateLimiter(settings.redis_url)
+    return MemoryRateLimiter()
+
+
+async def _start(rt: Runtime, auto_migrate: bool) -> None:
+    if auto_migrate:
+        await upgrade(rt.db)
+    await rt.bus.start()
+    settings = rt.settings
+    if settings.admin_username and settings.admin_password:
+        await AuthService(rt).ensure_admin(
+            settings.admin_username, settings.admin_password.get_secret_value()
+        )
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    clock: Clock | None = None,
+    run_duties: bool = True,
+    auto_migrate: bool = True,
+) -> FastAPI:
+    settings = settings or Settings()
+    rt = build_runtime(settings, clock)
+    services = Services.build(rt, build_limiter(settings))
+    runner = DutyRunner(
+        [LeaseExpiry(rt)],
+        LeaderLock(rt.db, "duties"),
+        rt.clock,
+        settings.sweeper_interval_seconds,
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await _start(rt, auto_migrate)
+        if run_duties:
+            runner.start()
+        log.info("conveyor started", database=rt.db.dialect, version=__version__)
+        try:
+            yield
+        finally:
+            if run_duties:
+                await runner.stop()
+            await rt.bus.close()
+            if services.limiter is not None:
+                await services.limiter.close()
+            await rt.db.dispose()
+
+    app = FastAPI(
+        title="Conveyor",
+        version=__version__,
+        description="Distributed task processing: submit, claim, watch, finish.",
+        lifespan=lifespan,
+        docs_url="/docs",
+        openapi_url="/openapi.json",
+    )
+    app.state.services = services
+    app.state.duties = runner
+    install_error_handlers(app)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    for module in (auth, worker, tasks, nodes, admin):
+        app.include_router(module.router, prefix=API_PREFIX)
+    app.include_router(ops.router)
+    return app

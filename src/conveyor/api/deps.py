@@ -1,0 +1,107 @@
+"""Typed principals as dependencies: a route's signature says who may call it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from conveyor.domain.access import Principal
+from conveyor.domain.nodes import Node
+from conveyor.errors import Forbidden, RateLimited, Unauthorized
+from conveyor.ratelimit.base import RateLimiter
+from conveyor.ratelimit.presets import DEFAULT_PRESETS
+from conveyor.services.auth import AuthService, Caller
+from conveyor.services.nodes import NodeService
+from conveyor.services.runtime import Runtime
+from conveyor.services.tasks import TaskService
+from conveyor.services.worker import WorkerService
+
+
+@dataclass
+class Services:
+    rt: Runtime
+    auth: AuthService
+    tasks: TaskService
+    worker: WorkerService
+    nodes: NodeService
+    limiter: RateLimiter | None
+
+    @classmethod
+    def build(cls, rt: Runtime, limiter: RateLimiter | None) -> Services:
+        return cls(
+            rt=rt,
+            auth=AuthService(rt),
+            tasks=TaskService(rt),
+            worker=WorkerService(rt),
+            nodes=NodeService(rt),
+            limiter=limiter,
+        )
+
+
+def get_services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+async def enforce_limit(services: Services, key: str, preset_name: str) -> None:
+    if services.limiter is None:
+        return
+    decision = await services.limiter.hit(key, DEFAULT_PRESETS[preset_name])
+    if not decision.allowed:
+        raise RateLimited("too many requests; slow down", retry_after=decision.retry_after)
+
+
+def bearer_token(request: Request) -> str:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("a bearer token is required")
+    return token.strip()
+
+
+async def get_caller(request: Request, services: ServicesDep) -> Caller:
+    caller = await services.auth.authenticate(bearer_token(request))
+    preset = "claim" if caller.node is not None else "api"
+    await enforce_limit(services, f"{preset}:{caller.principal.id}", preset)
+    return caller
+
+
+CallerDep = Annotated[Caller, Depends(get_caller)]
+
+
+async def any_principal(caller: CallerDep) -> Principal:
+    return caller.principal
+
+
+async def user_principal(caller: CallerDep) -> Principal:
+    if caller.node is not None:
+        raise Forbidden("this endpoint is for users and admins, not nodes")
+    return caller.principal
+
+
+async def admin_principal(caller: CallerDep) -> Principal:
+    if not caller.principal.is_admin:
+        raise Forbidden("admins only")
+    return caller.principal
+
+
+async def node_caller(caller: CallerDep) -> Node:
+    if caller.node is None:
+        raise Forbidden("this endpoint is for worker nodes")
+    return caller.node
+
+
+async def limit_by_ip(request: Request, services: ServicesDep) -> None:
+    client = request.client.host if request.client else "unknown"
+    await enforce_limit(services, f"auth:{client}", "auth")
+
+
+AnyPrincipal = Annotated[Principal, Depends(any_principal)]
+UserPrincipal = Annotated[Principal, Depends(user_principal)]
+AdminPrincipal = Annotated[Principal, Depends(admin_principal)]
+NodeCaller = Annotated[Node, Depends(node_caller)]

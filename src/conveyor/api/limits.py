@@ -1,0 +1,103 @@
+"""Refuse request bodies over the limit before reading them (``413``).
+
+A pure ASGI middleware: the ``Content-Length`` header alone is enough to refuse,
+and a body streamed without one is counted as it arrives.
+"""
+
+from __future__ import annotations
+
+import json
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+
+# A client streaming a body past the limit is read (and discarded) up to this much
+# more, so it gets to read our 413 instead of a reset connection.
+DRAIN_LIMIT_BYTES = 16 * 1024 * 1024
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class BodySizeLimit:
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = _content_length(scope)
+        if declared is not None and declared > self.max_bytes:
+            await self._refuse(send)
+            return
+        seen = 0
+        too_large = False
+        refused = False
+
+        async def counting_receive() -> Message:
+            nonlocal seen, too_large
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    too_large = True
+                    if message.get("more_body", False):
+                        await _drain(receive)
+                    raise _TooLarge
+            return message
+
+        async def guarded_send(message: Message) -> None:
+            # The framework may catch our exception while parsing the body and
+            # answer 400 itself; whatever it answers, the client gets the 413.
+            nonlocal refused
+            if too_large:
+                if not refused:
+                    refused = True
+                    await self._refuse(send)
+                return
+            await send(message)
+
+        try:
+            await self.app(scope, counting_receive, guarded_send)
+        except _TooLarge:
+            if not refused:
+                refused = True
+                await self._refuse(send)
+
+    async def _refuse(self, send: Send) -> None:
+        body = json.dumps(
+            {
+                "error": {
+                    "code": "payload_too_large",
+                    "message": f"the request body is over {self.max_bytes} bytes",
+                }
+            }
+        ).encode()
+        headers = [(b"content-type", b"application/json"), (b"connection", b"close")]
+        headers.append((b"content-length", str(len(body)).encode()))
+        await send({"type": "http.response.start", "status": 413, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+
+async def _drain(receive: Receive) -> None:
+    drained = 0
+    while drained < DRAIN_LIMIT_BYTES:
+        message = await receive()
+        if message["type"] != "http.request":
+            return
+        drained += len(message.get("body", b""))
+        if not message.get("more_body", False):
+            return
+
+
+def _content_length(scope: Scope) -> int | None:
+    for name, value in scope.get("headers", []):
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None

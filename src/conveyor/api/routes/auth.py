@@ -1,0 +1,71 @@
+"""``/auth``: register, login, refresh, logout, node login."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Response
+
+from conveyor.api.deps import ServicesDep, UserPrincipal, limit_by_ip
+from conveyor.api.errors import error_responses
+from conveyor.api.schemas.auth import (
+    LoginIn,
+    NodeLoginIn,
+    RefreshIn,
+    RegisterIn,
+    StreamTicketOut,
+    TokenOut,
+    UserOut,
+)
+from conveyor.services.auth import TokenPair
+
+router = APIRouter(
+    prefix="/auth",
+    tags=["auth"],
+    dependencies=[Depends(limit_by_ip)],
+    responses=error_responses(400, 401, 429),
+)
+
+
+def _tokens(pair: TokenPair) -> TokenOut:
+    return TokenOut(
+        access_token=pair.access_token,
+        refresh_token=pair.refresh_token,
+        expires_in=pair.expires_in,
+        role=pair.role,
+        token=pair.access_token,
+    )
+
+
+@router.post("/register", status_code=201, responses=error_responses(409))
+async def register(body: RegisterIn, services: ServicesDep) -> UserOut:
+    user = await services.auth.register(body.username, body.password)
+    return UserOut(
+        user_id=user.id, username=user.username, role=user.role.value, disabled=user.disabled
+    )
+
+
+@router.post("/login")
+async def login(body: LoginIn, services: ServicesDep) -> TokenOut:
+    return _tokens(await services.auth.login(body.username, body.password))
+
+
+@router.post("/refresh")
+async def refresh(body: RefreshIn, services: ServicesDep) -> TokenOut:
+    return _tokens(await services.auth.refresh(body.refresh_token))
+
+
+@router.post("/logout", status_code=204)
+async def logout(body: RefreshIn, services: ServicesDep) -> Response:
+    await services.auth.logout(body.refresh_token)
+    return Response(status_code=204)
+
+
+@router.post("/node/login")
+async def node_login(body: NodeLoginIn, services: ServicesDep) -> TokenOut:
+    return _tokens(await services.auth.node_login(body.node_id, body.node_secret))
+
+
+@router.post("/stream-ticket")
+async def stream_ticket(who: UserPrincipal, services: ServicesDep) -> StreamTicketOut:
+    """A short-lived ticket a browser puts in an SSE URL instead of its access token."""
+    ticket = services.auth.stream_ticket(who, None)
+    return StreamTicketOut(ticket=ticket, expires_in=services.rt.settings.stream_ticket_ttl_seconds)

@@ -1,0 +1,52 @@
+"""Auth request and response models."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, Field, StrictStr
+
+from conveyor.api.schemas.common import Strict, Text
+
+Secret = Annotated[StrictStr, Field(min_length=1, max_length=1024)]
+
+
+class RegisterIn(Strict):
+    username: Annotated[Text, Field(max_length=64)]
+    password: Annotated[Text, Field(max_length=256)]
+
+
+class LoginIn(Strict):
+    username: Annotated[Text, Field(max_length=64)]
+    password: Secret
+
+
+class RefreshIn(Strict):
+    refresh_token: Secret
+
+
+class NodeLoginIn(Strict):
+    node_id: Annotated[Text, Field(max_length=64)]
+    node_secret: Secret
+
+
+class TokenOut(BaseModel):
+    access_token: str
+    refresh_token: str | None = None
+    token_type: str = "bearer"
+    expires_in: int
+    role: str
+    # Seed 000's clients read ``token``; it is the access token.
+    token: str
+
+
+class UserOut(BaseModel):
+    user_id: str
+    username: str
+    role: str
+    disabled: bool
+
+
+class StreamTicketOut(BaseModel):
+    ticket: str
+    expires_in: int

@@ -1,0 +1,81 @@
+"""Node registry models."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import BaseModel, Field, StrictBool, StrictInt
+
+from conveyor.api.schemas.common import Identifier, Labels, Strict, TaskType, Text
+from conveyor.domain.nodes import Node
+from conveyor.domain.states import NodeKind, NodeStatus
+
+Url = Annotated[Text, Field(max_length=2000, pattern=r"^https?://")]
+
+
+class NodeCreate(Strict):
+    node_id: Identifier | None = None
+    name: Annotated[Text, Field(min_length=1, max_length=200)]
+    kind: NodeKind = NodeKind.PULL
+    url: Url | None = None
+    task_types: Annotated[list[TaskType], Field(max_length=100)] = Field(default_factory=list)
+    labels: Labels = Field(default_factory=dict)
+    max_concurrency: Annotated[StrictInt, Field(ge=1, le=100000)] = 100
+    owner_id: Identifier | None = None
+
+
+class NodeUpdate(Strict):
+    name: Annotated[Text, Field(min_length=1, max_length=200)] | None = None
+    status: NodeStatus | None = None
+    url: Url | None = None
+    task_types: Annotated[list[TaskType], Field(max_length=100)] | None = None
+    labels: Labels | None = None
+    max_concurrency: Annotated[StrictInt, Field(ge=1, le=100000)] | None = None
+    rotate_secret: StrictBool = False
+
+
+class NodeOut(BaseModel):
+    node_id: str
+    name: str
+    kind: str
+    url: str | None
+    task_types: list[str]
+    labels: dict[str, str]
+    max_concurrency: int
+    owner_id: str | None
+    status: str
+    health: str
+    last_seen: datetime | None
+    load: dict[str, Any] | None
+    created_at: datetime
+
+    @classmethod
+    def of(cls, node: Node) -> NodeOut:
+        return cls(
+            node_id=node.id,
+            name=node.name,
+            kind=node.kind.value,
+            url=node.url,
+            task_types=node.task_types,
+            labels=node.labels,
+            max_concurrency=node.max_concurrency,
+            owner_id=node.owner_id,
+            status=node.status.value,
+            health=node.health.value,
+            last_seen=node.last_seen,
+            load=node.load,
+            created_at=node.created_at,
+        )
+
+
+class NodeCreated(NodeOut):
+    node_secret: str
+
+
+class NodeUpdated(NodeOut):
+    node_secret: str | None = None
+
+
+class NodeList(BaseModel):
+    nodes: list[NodeOut]

@@ -1,0 +1,224 @@
+"""Task request and response models."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AliasChoices,
+    AwareDatetime,
+    BaseModel,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+)
+
+from conveyor.api.schemas.common import (
+    Identifier,
+    JsonObject,
+    JsonValue,
+    Labels,
+    Strict,
+    TaskType,
+    Text,
+)
+from conveyor.domain.tasks import Progress, Task
+from conveyor.services.tasks import TaskSpec
+
+MAX_DELAY = 30 * 24 * 3600
+Number = StrictInt | StrictFloat
+
+
+class TaskCreate(Strict):
+    task_id: Identifier | None = None
+    task_type: TaskType
+    # ``task_details`` is seed 000's name for the same thing.
+    params: JsonObject = Field(
+        default_factory=dict, validation_alias=AliasChoices("params", "task_details")
+    )
+    metadata: JsonObject = Field(default_factory=dict)
+    assigned_node_id: Identifier | None = None
+    priority: Annotated[StrictInt, Field(ge=-1000, le=1000)] = 0
+    max_attempts: Annotated[StrictInt, Field(ge=1, le=100)] | None = None
+    delay_seconds: Annotated[Number, Field(ge=0, le=MAX_DELAY)] = 0
+    run_at: AwareDatetime | None = None
+    timeout_seconds: Annotated[StrictInt, Field(ge=1, le=7 * 24 * 3600)] | None = None
+    required_labels: Labels = Field(default_factory=dict)
+
+    def to_spec(self) -> TaskSpec:
+        return TaskSpec(
+            task_type=self.task_type,
+            params=self.params,
+            metadata=self.metadata,
+            task_id=self.task_id,
+            assigned_node_id=self.assigned_node_id,
+            priority=self.priority,
+            max_attempts=self.max_attempts,
+            delay_seconds=float(self.delay_seconds),
+            run_at=self.run_at,
+            timeout_seconds=self.timeout_seconds,
+            required_labels=dict(self.required_labels),
+        )
+
+
+class TaskBatchCreate(Strict):
+    tasks: Annotated[list[TaskCreate], Field(min_length=1, max_length=1000)]
+
+
+class TaskOut(BaseModel):
+    task_id: str
+    task_type: str
+    status: str
+    version: int
+    params: dict[str, Any]
+    metadata: dict[str, Any]
+    owner_id: str | None
+    assigned_node_id: str | None
+    priority: int
+    attempts: int
+    max_attempts: int
+    lease_owner: str | None
+    leased_at: datetime | None
+    lease_expires_at: datetime | None
+    run_at: datetime
+    timeout_seconds: int | None
+    result: Any
+    error: Any
+    original_task_id: str | None
+    required_labels: dict[str, str]
+    progress_seq: int
+    created_at: datetime
+    updated_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+    @classmethod
+    def of(cls, task: Task) -> TaskOut:
+        return cls(
+            task_id=task.id,
+            task_type=task.task_type,
+            status=task.status.value,
+            version=task.version,
+            params=task.params,
+            metadata=task.metadata,
+            owner_id=task.owner_id,
+            assigned_node_id=task.assigned_node_id,
+            priority=task.priority,
+            attempts=task.attempts,
+            max_attempts=task.max_attempts,
+            lease_owner=task.lease_owner,
+            leased_at=task.leased_at,
+            lease_expires_at=task.lease_expires_at,
+            run_at=task.run_at,
+            timeout_seconds=task.timeout_seconds,
+            result=task.result,
+            error=task.error,
+            original_task_id=task.original_task_id,
+            required_labels=task.required_labels,
+            progress_seq=task.progress_seq,
+            created_at=task.created_at,
+            updated_at=task.updated_at,
+            started_at=task.started_at,
+            finished_at=task.finished_at,
+        )
+
+
+class TaskList(BaseModel):
+    tasks: list[TaskOut]
+    next_cursor: str | None
+
+
+class TaskBatchOut(BaseModel):
+    tasks: list[TaskOut]
+
+
+class ProgressOut(BaseModel):
+    task_id: str
+    seq: int
+    data: dict[str, Any]
+    timestamp: datetime
+
+    @classmethod
+    def of(cls, p: Progress) -> ProgressOut:
+        return cls(task_id=p.task_id, seq=p.seq, data=p.data, timestamp=p.created_at)
+
+
+class ProgressList(BaseModel):
+    progress: list[ProgressOut]
+
+
+class ReassignIn(Strict):
+    node_id: Identifier
+
+
+class TimeoutIn(Strict):
+    reason: Annotated[Text, Field(max_length=1000)] | None = None
+
+
+# Worker side
+
+
+class ProgressIn(Strict):
+    data: JsonObject
+
+
+class CompleteIn(Strict):
+    version: StrictInt
+    result: JsonValue = None
+
+
+class FailIn(Strict):
+    version: StrictInt
+    error: JsonValue = None
+    retryable: StrictBool = True
+
+
+class ReleaseIn(Strict):
+    version: StrictInt
+
+
+class StartIn(Strict):
+    lease_seconds: Annotated[StrictInt, Field(ge=1)] | None = None
+
+
+class FinishIn(Strict):
+    task_id: Identifier
+    version: StrictInt
+    status: Literal["completed", "failed", "released"]
+    result: JsonValue = None
+    error: JsonValue = None
+    retryable: StrictBool = True
+
+
+class ClaimIn(Strict):
+    task_types: Annotated[list[TaskType], Field(max_length=100)] = Field(default_factory=list)
+    max_tasks: Annotated[StrictInt, Field(ge=0, le=1000)] = 1
+    wait_seconds: Annotated[Number, Field(ge=0, le=60)] = 0
+    lease_seconds: Annotated[StrictInt, Field(ge=1)] | None = None
+    finishes: Annotated[list[FinishIn], Field(max_length=1000)] = Field(default_factory=list)
+
+
+class FinishResult(BaseModel):
+    task_id: str
+    ok: bool
+    status: str | None = None
+    version: int | None = None
+    error: dict[str, Any] | None = None
+
+
+class ClaimOut(BaseModel):
+    tasks: list[TaskOut]
+    finished: list[FinishResult]
+
+
+class HeartbeatIn(Strict):
+    task_ids: Annotated[list[Identifier], Field(max_length=10000)] | None = None
+    load: JsonObject | None = None
+
+
+class HeartbeatOut(BaseModel):
+    extended: list[str]
+    cancelled: list[str]
+    lost: list[str]

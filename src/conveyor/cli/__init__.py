@@ -1,0 +1,1 @@
+"""The ``conveyor`` command: one Typer module per command group."""

@@ -1,0 +1,59 @@
+"""Prometheus metrics, one registry per app so several apps in one process don't clash."""
+
+from __future__ import annotations
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.tasks_created_total = Counter(
+            "conveyor_tasks_created_total",
+            "Tasks created",
+            ["task_type"],
+            registry=self.registry,
+        )
+        self.tasks_finished_total = Counter(
+            "conveyor_tasks_finished_total",
+            "Tasks finished by a worker, by outcome",
+            ["task_type", "status"],
+            registry=self.registry,
+        )
+        self.task_claims_total = Counter(
+            "conveyor_task_claims_total", "Tasks handed to workers", registry=self.registry
+        )
+        self.claim_batch_size = Histogram(
+            "conveyor_claim_batch_size",
+            "Tasks per claim",
+            buckets=(0, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000),
+            registry=self.registry,
+        )
+        self.leases_expired_total = Counter(
+            "conveyor_leases_expired_total", "Leases that ran out", registry=self.registry
+        )
+        self.push_dispatch_total = Counter(
+            "conveyor_push_dispatch_total",
+            "Push dispatch attempts, by outcome",
+            ["outcome"],
+            registry=self.registry,
+        )
+        self.sse_subscribers = Gauge(
+            "conveyor_sse_subscribers", "Open event streams", registry=self.registry
+        )
+        self.http_requests_total = Counter(
+            "conveyor_http_requests_total",
+            "HTTP requests, by route template and status class",
+            ["method", "route", "status"],
+            registry=self.registry,
+        )
+
+    def render(self) -> tuple[bytes, str]:
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST

@@ -1,0 +1,1 @@
+"""Request rate limits: in memory for one process, in Redis across replicas."""

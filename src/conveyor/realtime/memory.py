@@ -1,0 +1,11 @@
+"""The in-process bus: the single-replica set-up (embedded SQLite) needs nothing more."""
+
+from __future__ import annotations
+
+from conveyor.realtime.bus import EventBus, Message
+
+
+class InProcessBus(EventBus):
+    async def publish_many(self, messages: list[tuple[list[str], Message]]) -> None:
+        for channels, message in messages:
+            self._deliver(channels, message)

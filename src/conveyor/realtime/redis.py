@@ -1,0 +1,65 @@
+"""Fan-out across replicas with Redis pub/sub, when ``CONVEYOR_REDIS_URL`` is set."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from conveyor.observability.logging import get_logger
+from conveyor.realtime.bus import EventBus, Message, decode_envelope, encode_envelopes
+
+log = get_logger(__name__)
+REDIS_CHANNEL = "conveyor:events"
+# Redis has no small payload limit; this only bounds one message's size.
+MAX_REDIS_PAYLOAD = 512 * 1024
+RECONNECT_SECONDS = 1.0
+
+
+class RedisBus(EventBus):
+    def __init__(self, url: str, channel: str = REDIS_CHANNEL) -> None:
+        super().__init__()
+        self._redis: Redis = Redis.from_url(url)
+        self.channel = channel
+        self._reader: asyncio.Task[None] | None = None
+        self._ready = asyncio.Event()
+
+    async def start(self) -> None:
+        self._reader = asyncio.create_task(self._read(), name="conveyor-redis-listen")
+        await asyncio.wait_for(self._ready.wait(), timeout=10)
+
+    async def _read(self) -> None:
+        while True:
+            try:
+                async with self._redis.pubsub() as pubsub:
+                    await pubsub.subscribe(self.channel)
+                    self._ready.set()
+                    while True:
+                        item = await pubsub.get_message(ignore_subscribe_messages=True, timeout=5)
+                        if item is None:
+                            continue
+                        data = item["data"]
+                        text = data.decode() if isinstance(data, bytes) else str(data)
+                        for channels, message in decode_envelope(text):
+                            self._deliver(channels, message)
+            except (RedisError, OSError) as exc:
+                log.warning("redis subscriber lost, reconnecting", error=str(exc))
+                await asyncio.sleep(RECONNECT_SECONDS)
+
+    async def publish_many(self, messages: list[tuple[list[str], Message]]) -> None:
+        if not messages:
+            return
+        payloads = encode_envelopes(messages, MAX_REDIS_PAYLOAD)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for payload in payloads:
+                pipe.publish(self.channel, payload)
+            await pipe.execute()
+
+    async def close(self) -> None:
+        if self._reader is not None:
+            self._reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reader
+        await self._redis.aclose()

@@ -1,0 +1,1 @@
+"""Secrets and tokens: argon2id hashing, JWTs, request signatures."""

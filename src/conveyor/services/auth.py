@@ -1,0 +1,187 @@
+"""Accounts and tokens: register, login, refresh with reuse detection, node login,
+and turning a bearer token back into a principal on every request."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+
+from conveyor.domain.access import Principal
+from conveyor.domain.nodes import Node
+from conveyor.domain.states import NodeStatus, Role
+from conveyor.errors import InvalidInput, Unauthorized
+from conveyor.security.tokens import Claims
+from conveyor.services.runtime import Runtime
+from conveyor.store import nodes as node_store
+from conveyor.store import users as user_store
+from conveyor.store.database import Connection
+from conveyor.store.users import RefreshToken, User
+
+USERNAME = re.compile(r"^[A-Za-z0-9_.@-]{3,64}$")
+MIN_PASSWORD, MAX_PASSWORD = 8, 256
+ACCESS, REFRESH = "access", "refresh"
+
+
+@dataclass(frozen=True, slots=True)
+class TokenPair:
+    access_token: str
+    refresh_token: str | None
+    expires_in: int
+    role: str
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """The authenticated principal, with its node record when it is a node."""
+
+    principal: Principal
+    node: Node | None = None
+
+
+class AuthService:
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+
+    async def register(self, username: str, password: str, role: Role = Role.USER) -> User:
+        _check_credentials(username, password)
+        user = User(
+            id=str(uuid.uuid4()),
+            username=username,
+            password_hash=await self.rt.hasher.ahash(password),
+            role=role,
+            disabled=False,
+            credential_version=1,
+            created_at=self.rt.clock.now(),
+        )
+        async with self.rt.db.write() as conn:
+            return await user_store.create_user(conn, user)
+
+    async def ensure_admin(self, username: str, password: str) -> User:
+        """The first admin, from the environment at start-up; idempotent across restarts."""
+        async with self.rt.db.read() as conn:
+            existing = await user_store.get_user_by_name(conn, username)
+        if existing is None:
+            return await self.register(username, password, Role.ADMIN)
+        if existing.role is not Role.ADMIN:
+            async with self.rt.db.write() as conn:
+                promoted = await user_store.update_user(conn, existing.id, role=Role.ADMIN)
+            assert promoted is not None
+            return promoted
+        return existing
+
+    async def login(self, username: str, password: str) -> TokenPair:
+        async with self.rt.db.read() as conn:
+            user = await user_store.get_user_by_name(conn, username)
+        if user is None:
+            # Spend the same time as a real check so timing does not reveal names.
+            await self.rt.hasher.adummy_verify(password)
+            raise Unauthorized("wrong username or password")
+        if not await self.rt.hasher.averify(user.password_hash, password):
+            raise Unauthorized("wrong username or password")
+        if user.disabled:
+            raise Unauthorized("this account is disabled")
+        async with self.rt.db.write() as conn:
+            return await self._issue_pair(conn, user, family_id=uuid.uuid4().hex)
+
+    async def _issue_pair(self, conn: Connection, user: User, family_id: str) -> TokenPair:
+        settings = self.rt.settings
+        extra = {"cv": user.credential_version}
+        access = self.rt.tokens.issue(
+            user.id, user.role.value, ACCESS, settings.access_token_ttl_seconds, extra
+        )
+        refresh = self.rt.tokens.issue(
+            user.id,
+            user.role.value,
+            REFRESH,
+            settings.refresh_token_ttl_seconds,
+            {**extra, "fam": family_id},
+        )
+        record = RefreshToken(refresh.jti, family_id, user.id, refresh.expires_at, None, None)
+        await user_store.add_refresh_token(conn, record, self.rt.clock.now())
+        return TokenPair(
+            access.token, refresh.token, settings.access_token_ttl_seconds, user.role.value
+        )
+
+    async def refresh(self, token: str) -> TokenPair:
+        claims = self.rt.tokens.verify(token, REFRESH)
+        now = self.rt.clock.now()
+        async with self.rt.db.write() as conn:
+            record, first_use = await user_store.use_refresh_token(conn, claims.jti, now)
+            if record is None:
+                raise Unauthorized("unknown refresh token")
+            if not first_use:
+                # A used token presented again means it was stolen (or the thief
+                # came first): end the whole family so neither party keeps access.
+                await user_store.revoke_family(conn, record.family_id, now)
+                reuse = True
+            else:
+                reuse = False
+                user = await self._live_user(conn, claims)
+                pair = await self._issue_pair(conn, user, record.family_id)
+        if reuse:
+            raise Unauthorized("refresh token reuse detected; please log in again")
+        return pair
+
+    async def logout(self, token: str) -> None:
+        claims = self.rt.tokens.verify(token, REFRESH)
+        family = claims.extra.get("fam")
+        if isinstance(family, str):
+            async with self.rt.db.write() as conn:
+                await user_store.revoke_family(conn, family, self.rt.clock.now())
+
+    async def node_login(self, node_id: str, secret: str) -> TokenPair:
+        async with self.rt.db.read() as conn:
+            node = await node_store.get_node(conn, node_id)
+        if node is None:
+            await self.rt.hasher.adummy_verify(secret)
+            raise Unauthorized("wrong node id or secret")
+        if not await self.rt.hasher.averify(node.secret_hash, secret):
+            raise Unauthorized("wrong node id or secret")
+        if node.status is NodeStatus.DISABLED:
+            raise Unauthorized("this node is disabled")
+        ttl = self.rt.settings.access_token_ttl_seconds
+        issued = self.rt.tokens.issue(
+            node.id, Role.NODE.value, ACCESS, ttl, {"cv": node.credential_version}
+        )
+        return TokenPair(issued.token, None, ttl, Role.NODE.value)
+
+    async def authenticate(self, token: str) -> Caller:
+        claims = self.rt.tokens.verify(token, ACCESS)
+        async with self.rt.db.read() as conn:
+            if claims.role == Role.NODE.value:
+                node = await node_store.get_node(conn, claims.sub)
+                if node is None or node.status is NodeStatus.DISABLED:
+                    raise Unauthorized("this node is disabled or gone")
+                if claims.extra.get("cv") != node.credential_version:
+                    raise Unauthorized("this token was revoked")
+                return Caller(Principal(node.id, Role.NODE, node.name), node)
+            user = await self._live_user(conn, claims)
+        return Caller(Principal(user.id, user.role, user.username))
+
+    @staticmethod
+    async def _live_user(conn: Connection, claims: Claims) -> User:
+        user = await user_store.get_user(conn, claims.sub)
+        if user is None or user.disabled:
+            raise Unauthorized("this account is disabled or gone")
+        if claims.extra.get("cv") != user.credential_version:
+            raise Unauthorized("this token was revoked")
+        return user
+
+    def stream_ticket(self, principal: Principal, task_id: str | None) -> str:
+        """A short-lived token for one SSE connection from a browser (never the access token)."""
+        extra: dict[str, str | int] = {"scope": task_id or "*"}
+        ttl = self.rt.settings.stream_ticket_ttl_seconds
+        return self.rt.tokens.issue(principal.id, principal.role.value, "stream", ttl, extra).token
+
+
+def _check_credentials(username: str, password: str) -> None:
+    problems = []
+    if not USERNAME.match(username):
+        problems.append({"field": "username", "message": "3-64 letters, digits or _.@-"})
+    if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
+        problems.append(
+            {"field": "password", "message": f"{MIN_PASSWORD} to {MAX_PASSWORD} characters"}
+        )
+    if problems:
+        raise InvalidInput("invalid credentials", details=problems)

@@ -1,0 +1,188 @@
+"""Task operations for users and admins: create, read, list, cancel, retry, reassign."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from conveyor.domain.access import Principal, can_manage_task, can_view_task
+from conveyor.domain.states import RETRYABLE_STATUSES, Role, TaskStatus
+from conveyor.domain.tasks import NewTask, Progress, Task
+from conveyor.domain.transitions import Command, Event, conflict, decide
+from conveyor.errors import Forbidden, NotFound
+from conveyor.services.idempotency import IdempotencyRequest, remember, replay
+from conveyor.services.runtime import Runtime
+from conveyor.services.unit import Unit, unit_of_work
+from conveyor.store import nodes as node_store
+from conveyor.store import progress as progress_store
+from conveyor.store import tasks as task_store
+from conveyor.store.idempotency import StoredResponse
+from conveyor.store.tasks import TaskFilter
+
+
+@dataclass(frozen=True, slots=True)
+class TaskSpec:
+    task_type: str
+    params: dict[str, Any] = field(default_factory=dict)
+    metadata: dict[str, Any] = field(default_factory=dict)
+    task_id: str | None = None
+    assigned_node_id: str | None = None
+    priority: int = 0
+    max_attempts: int | None = None
+    delay_seconds: float = 0
+    run_at: datetime | None = None
+    timeout_seconds: int | None = None
+    required_labels: dict[str, str] = field(default_factory=dict)
+
+
+class TaskService:
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+
+    async def create(
+        self,
+        who: Principal,
+        specs: Sequence[TaskSpec],
+        idem: IdempotencyRequest[list[Task]] | None = None,
+    ) -> StoredResponse | list[Task]:
+        """Create tasks; with an idempotency key, a repeat returns the stored first answer."""
+        if who.is_node:
+            raise Forbidden("nodes cannot create tasks")
+        now = self.rt.clock.now()
+        new = [self._new_task(who, spec, now) for spec in specs]
+        async with unit_of_work(self.rt) as unit:
+            earlier = await replay(unit, who, idem)
+            if earlier is not None:
+                return earlier
+            await self._check_pins(unit, new)
+            created = await task_store.insert_tasks(unit.conn, new, now)
+            stored = await remember(unit, who, idem, created, now)
+            unit.outbox.created(created)
+        for task in created:
+            self.rt.metrics.tasks_created_total.labels(task.task_type).inc()
+        return stored if stored is not None else created
+
+    def _new_task(self, who: Principal, spec: TaskSpec, now: datetime) -> NewTask:
+        run_at = spec.run_at or now + timedelta(seconds=spec.delay_seconds)
+        return NewTask(
+            id=spec.task_id or str(uuid.uuid4()),
+            task_type=spec.task_type,
+            params=spec.params,
+            metadata=spec.metadata,
+            owner_id=who.id,
+            assigned_node_id=spec.assigned_node_id,
+            priority=spec.priority,
+            max_attempts=spec.max_attempts or self.rt.settings.default_max_attempts,
+            run_at=max(run_at, now),
+            timeout_seconds=spec.timeout_seconds,
+            required_labels=spec.required_labels,
+        )
+
+    async def _check_pins(self, unit: Unit, new: Sequence[NewTask]) -> None:
+        for node_id in {t.assigned_node_id for t in new if t.assigned_node_id}:
+            if await node_store.get_node(unit.conn, node_id) is None:
+                raise NotFound(f"node {node_id} does not exist", code="node_not_found")
+
+    async def get(self, who: Principal, task_id: str) -> Task:
+        async with self.rt.db.read() as conn:
+            task = await task_store.get_task(conn, task_id)
+        return self._visible(who, task, task_id)
+
+    @staticmethod
+    def _visible(who: Principal, task: Task | None, task_id: str) -> Task:
+        if task is None or not can_view_task(who, task):
+            raise NotFound(f"task {task_id} not found")
+        return task
+
+    async def list_tasks(
+        self, who: Principal, flt: TaskFilter, cursor: str | None, limit: int
+    ) -> tuple[list[Task], str | None]:
+        if who.role is Role.USER:
+            flt = replace(flt, owner_id=who.id)
+        elif who.role is Role.NODE:
+            flt = replace(flt, node_id=who.id)
+        async with self.rt.db.read() as conn:
+            return await task_store.list_tasks(conn, flt, cursor, limit)
+
+    async def progress_history(
+        self, who: Principal, task_id: str, after_seq: int, limit: int
+    ) -> list[Progress]:
+        async with self.rt.db.read() as conn:
+            self._visible(who, await task_store.get_task(conn, task_id), task_id)
+            return await progress_store.history(conn, task_id, after_seq, limit)
+
+    async def cancel(self, who: Principal, task_id: str) -> Task:
+        return await self._manage(who, task_id, Command(Event.CANCEL))
+
+    async def timeout(self, who: Principal, task_id: str, reason: str | None = None) -> Task:
+        self._require_admin(who)
+        error = {"code": "timeout", "message": reason} if reason else None
+        return await self._manage(who, task_id, Command(Event.TIMEOUT, error=error))
+
+    async def reassign(self, who: Principal, task_id: str, node_id: str) -> Task:
+        self._require_admin(who)
+        async with self.rt.db.read() as conn:
+            if await node_store.get_node(conn, node_id) is None:
+                raise NotFound(f"node {node_id} does not exist", code="node_not_found")
+        return await self._manage(who, task_id, Command(Event.REASSIGN, new_node_id=node_id))
+
+    async def _manage(self, who: Principal, task_id: str, cmd: Command) -> Task:
+        async with unit_of_work(self.rt) as unit:
+            task = self._visible(who, await task_store.get_task(unit.conn, task_id), task_id)
+            if not can_manage_task(who, task):
+                raise Forbidden("only the task's owner or an admin may do this")
+            tr = decide(task, cmd, self.rt.clock.now(), self.rt.retry_policy, self.rt.rng)
+            updated = await task_store.apply_transition(unit.conn, tr)
+            if updated is None:
+                raise conflict(task, "the task changed meanwhile; read it again")
+            unit.outbox.status_changed([updated])
+        return updated
+
+    async def retry(self, who: Principal, task_id: str) -> Task:
+        """A new task with the same work, linked to the old one; the old one stays as it was."""
+        now = self.rt.clock.now()
+        async with unit_of_work(self.rt) as unit:
+            old = self._visible(who, await task_store.get_task(unit.conn, task_id), task_id)
+            if not can_manage_task(who, old):
+                raise Forbidden("only the task's owner or an admin may retry it")
+            if old.status not in RETRYABLE_STATUSES:
+                raise conflict(old, f"a task that is {old.status.value} cannot be retried")
+            new = NewTask(
+                id=str(uuid.uuid4()),
+                task_type=old.task_type,
+                params=old.params,
+                metadata=old.metadata,
+                owner_id=old.owner_id,
+                assigned_node_id=old.assigned_node_id,
+                priority=old.priority,
+                max_attempts=old.max_attempts,
+                run_at=now,
+                timeout_seconds=old.timeout_seconds,
+                original_task_id=old.id,
+                required_labels=old.required_labels,
+            )
+            (created,) = await task_store.insert_tasks(unit.conn, [new], now)
+            unit.outbox.created([created])
+        return created
+
+    async def stats(self, who: Principal) -> dict[str, Any]:
+        self._require_admin(who)
+        async with self.rt.db.read() as conn:
+            counts = await task_store.count_by_status(conn)
+            nodes = await node_store.list_nodes(conn)
+        by_status = {status.value: counts.get(status.value, 0) for status in TaskStatus}
+        health: dict[str, int] = {}
+        for node in nodes:
+            health[node.health.value] = health.get(node.health.value, 0) + 1
+        return {
+            "tasks": {"total": sum(by_status.values()), "by_status": by_status},
+            "nodes": {"total": len(nodes), "by_health": health},
+        }
+
+    @staticmethod
+    def _require_admin(who: Principal) -> None:
+        if not who.is_admin:
+            raise Forbidden("admins only")

@@ -1,0 +1,200 @@
+"""What nodes do: claim (long-polling), start, report progress, finish, heartbeat."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from conveyor.domain.nodes import Node
+from conveyor.domain.tasks import Progress, Task
+from conveyor.domain.transitions import Command, Event, conflict, decide
+from conveyor.errors import ConveyorError, Forbidden, NotFound
+from conveyor.services.runtime import Runtime
+from conveyor.services.unit import Unit, unit_of_work
+from conveyor.store import claim as claim_store
+from conveyor.store import nodes as node_store
+from conveyor.store import progress as progress_store
+from conveyor.store import tasks as task_store
+
+# How often a long-poll re-checks on its own: the safety net for a wake-up that
+# never comes (a delayed task falling due, a replica without a shared bus).
+POLL_FALLBACK_SECONDS = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class Finish:
+    task_id: str
+    version: int
+    outcome: Literal["completed", "failed", "released"]
+    result: Any = None
+    error: Any = None
+    retryable: bool = True
+
+    def command(self, node_id: str) -> Command:
+        event = {"completed": Event.COMPLETE, "failed": Event.FAIL, "released": Event.RELEASE}
+        return Command(
+            event[self.outcome],
+            node_id=node_id,
+            version=self.version,
+            result=self.result,
+            error=self.error,
+            retryable=self.retryable,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class FinishOutcome:
+    task_id: str
+    ok: bool
+    task: Task | None = None
+    error: ConveyorError | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimInput:
+    task_types: Sequence[str] = ()
+    max_tasks: int = 1
+    wait_seconds: float = 0
+    lease_seconds: int | None = None
+    finishes: Sequence[Finish] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True, slots=True)
+class Heartbeat:
+    extended: list[str]
+    cancelled: list[str]
+    lost: list[str]
+
+
+class WorkerService:
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+
+    def _lease(self, requested: int | None) -> int:
+        settings = self.rt.settings
+        return min(requested or settings.lease_seconds, settings.max_lease_seconds)
+
+    async def claim(self, node: Node, req: ClaimInput) -> tuple[list[Task], list[FinishOutcome]]:
+        finished = await self.finish_many(node, req.finishes) if req.finishes else []
+        types = node.claimable_types(req.task_types)
+        if types is None or req.max_tasks <= 0:
+            return [], finished
+        claimed = await self._claim_once(node, types, req)
+        wait = min(req.wait_seconds, self.rt.settings.max_wait_seconds)
+        if claimed or wait <= 0:
+            return claimed, finished
+        deadline = time.monotonic() + wait
+        async with self.rt.waker.listen(types) as waiter:
+            while not claimed:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                await waiter.wait(min(remaining, POLL_FALLBACK_SECONDS))
+                claimed = await self._claim_once(node, types, req)
+        return claimed, finished
+
+    async def _claim_once(self, node: Node, types: list[str], req: ClaimInput) -> list[Task]:
+        now = self.rt.clock.now()
+        async with unit_of_work(self.rt) as unit:
+            fresh = await node_store.check_in(unit.conn, node.id, now)
+            if fresh is None or not fresh.can_claim:
+                return []
+            held = await task_store.count_held(unit.conn, node.id)
+            room = min(req.max_tasks, fresh.max_concurrency - held, self.rt.settings.max_batch)
+            if room <= 0:
+                return []
+            request = claim_store.ClaimRequest(
+                node.id, types, fresh.labels, room, self._lease(req.lease_seconds)
+            )
+            claimed = await claim_store.claim(unit.conn, request, now)
+            unit.outbox.status_changed(claimed)
+        self.rt.metrics.task_claims_total.inc(len(claimed))
+        self.rt.metrics.claim_batch_size.observe(len(claimed))
+        return claimed
+
+    async def finish_many(self, node: Node, finishes: Sequence[Finish]) -> list[FinishOutcome]:
+        """Apply many finishes in one transaction; each succeeds or fails on its own."""
+        now = self.rt.clock.now()
+        outcomes: list[FinishOutcome] = []
+        async with unit_of_work(self.rt) as unit:
+            current = await task_store.get_tasks(unit.conn, [f.task_id for f in finishes])
+            for item in finishes:
+                try:
+                    task = self._visible(node, current.get(item.task_id), item.task_id)
+                    done = await self._apply(unit, task, item.command(node.id), now)
+                    outcomes.append(FinishOutcome(item.task_id, True, done))
+                except ConveyorError as exc:
+                    outcomes.append(FinishOutcome(item.task_id, False, error=exc))
+        for outcome in outcomes:
+            if outcome.task is not None:
+                self.rt.metrics.tasks_finished_total.labels(
+                    outcome.task.task_type, outcome.task.status.value
+                ).inc()
+        return outcomes
+
+    async def finish(self, node: Node, item: Finish) -> Task:
+        (outcome,) = await self.finish_many(node, [item])
+        if outcome.error is not None:
+            raise outcome.error
+        assert outcome.task is not None
+        return outcome.task
+
+    async def start(self, node: Node, task_id: str, lease_seconds: int | None) -> Task:
+        if not node.can_claim:
+            raise Forbidden(f"node {node.id} is {node.status.value} and takes no new work")
+        now = self.rt.clock.now()
+        async with unit_of_work(self.rt) as unit:
+            task = await task_store.get_task(unit.conn, task_id)
+            if task is None or task.assigned_node_id not in (None, node.id):
+                raise NotFound(f"task {task_id} not found")
+            if node.claimable_types([task.task_type]) is None:
+                raise conflict(task, f"node {node.id} does not run {task.task_type} tasks")
+            cmd = Command(Event.START, node_id=node.id, lease_seconds=self._lease(lease_seconds))
+            return await self._apply(unit, task, cmd, now)
+
+    async def progress(self, node: Node, task_id: str, data: dict[str, Any]) -> Progress:
+        now = self.rt.clock.now()
+        async with unit_of_work(self.rt) as unit:
+            task = self._visible(node, await task_store.get_task(unit.conn, task_id), task_id)
+            seq = await task_store.bump_progress(unit.conn, task, node.id, now)
+            if seq is None:
+                raise conflict(task, "the task is not in progress on this node")
+            progress = await progress_store.append(unit.conn, task_id, seq, data, now)
+            unit.outbox.progressed(progress)
+        return progress
+
+    async def heartbeat(
+        self, node: Node, task_ids: Sequence[str] | None, load: dict[str, Any] | None
+    ) -> Heartbeat:
+        now = self.rt.clock.now()
+        async with unit_of_work(self.rt) as unit:
+            await node_store.check_in(unit.conn, node.id, now)
+            if load is not None:
+                await node_store.update_node(unit.conn, node.id, load=load)
+            held = await task_store.leased_by(unit.conn, node.id, task_ids)
+            extended = await task_store.extend_leases(unit.conn, node.id, held, now)
+            asked = list(task_ids) if task_ids is not None else []
+            status = await task_store.statuses(unit.conn, [t for t in asked if t not in extended])
+        cancelled = [t for t, s in status.items() if s.value == "cancelled"]
+        lost = [t for t in asked if t not in extended and t not in cancelled]
+        return Heartbeat(sorted(extended), cancelled, lost)
+
+    async def assigned(self, node: Node, limit: int) -> list[Task]:
+        async with self.rt.db.read() as conn:
+            return await task_store.assigned_to(conn, node.id, limit)
+
+    @staticmethod
+    def _visible(node: Node, task: Task | None, task_id: str) -> Task:
+        if task is None or node.id not in (task.assigned_node_id, task.lease_owner):
+            raise NotFound(f"task {task_id} not found")
+        return task
+
+    async def _apply(self, unit: Unit, task: Task, cmd: Command, now: Any) -> Task:
+        tr = decide(task, cmd, now, self.rt.retry_policy, self.rt.rng)
+        updated = await task_store.apply_transition(unit.conn, tr)
+        if updated is None:
+            raise conflict(task, "the task changed meanwhile")
+        unit.outbox.status_changed([updated])
+        return updated

@@ -1,0 +1,109 @@
+"""Configuration from ``CONVEYOR_*`` environment variables, built once and passed in."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DATA_DIR = Path("conveyor-data")
+MIN_JWT_SECRET_BYTES = 32
+
+
+def normalise_database_url(url: str) -> str:
+    """Accept the URLs people paste (``postgresql://``) and pick our async drivers."""
+    for prefix in ("postgres://", "postgresql://", "postgresql+psycopg://"):
+        if url.startswith(prefix):
+            return "postgresql+asyncpg://" + url[len(prefix) :]
+    if url.startswith("sqlite:///"):
+        return "sqlite+aiosqlite:///" + url[len("sqlite:///") :]
+    return url
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CONVEYOR_", extra="ignore")
+
+    environment: Literal["development", "production"] = "development"
+    data_dir: Path = DEFAULT_DATA_DIR
+    database_url: str = ""
+    redis_url: str | None = None
+
+    jwt_secret: SecretStr | None = None
+    jwt_issuer: str = "conveyor"
+    jwt_audience: str = "conveyor-api"
+    access_token_ttl_seconds: int = Field(default=900, ge=10)
+    refresh_token_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60)
+    stream_ticket_ttl_seconds: int = Field(default=60, ge=5)
+
+    admin_username: str | None = None
+    admin_password: SecretStr | None = None
+
+    # argon2id cost; the defaults are OWASP's minimum (m=19 MiB, t=2, p=1).
+    argon2_memory_kib: int = Field(default=19456, ge=1024)
+    argon2_time_cost: int = Field(default=2, ge=1)
+    argon2_parallelism: int = Field(default=1, ge=1)
+
+    lease_seconds: int = Field(default=300, ge=1, description="default lease of a claim")
+    max_lease_seconds: int = Field(default=24 * 3600, ge=1)
+    default_max_attempts: int = Field(default=3, ge=1, le=100)
+    backoff_base_seconds: float = Field(default=2.0, ge=0)
+    backoff_max_seconds: float = Field(default=600.0, ge=0)
+    max_wait_seconds: float = Field(default=30.0, ge=0)
+    max_batch: int = Field(default=1000, ge=1)
+
+    sweeper_interval_seconds: float = Field(default=2.0, gt=0)
+    node_unhealthy_after_seconds: float = Field(default=30.0, gt=0)
+    node_dead_after_seconds: float = Field(default=120.0, gt=0)
+
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    rate_limits_enabled: bool = True
+    platform_fee_percent: int = Field(default=10, ge=0, le=100)
+
+    db_pool_size: int = Field(default=10, ge=1)
+    log_level: str = "INFO"
+    log_json: bool = False
+
+    @field_validator("database_url")
+    @classmethod
+    def _normalise_url(cls, value: str) -> str:
+        return normalise_database_url(value) if value else value
+
+    @model_validator(mode="after")
+    def _fill_defaults(self) -> Settings:
+        if not self.database_url:
+            self.database_url = f"sqlite+aiosqlite:///{self.data_dir / 'conveyor.db'}"
+        if self.jwt_secret is not None:
+            raw = self.jwt_secret.get_secret_value()
+            if len(raw.encode()) < MIN_JWT_SECRET_BYTES:
+                raise ValueError(
+                    f"CONVEYOR_JWT_SECRET must be at least {MIN_JWT_SECRET_BYTES} bytes"
+                )
+        elif self.environment == "production":
+            raise ValueError("CONVEYOR_JWT_SECRET is required in production")
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    def resolved_jwt_secret(self) -> str:
+        """The configured secret, or the embedded default kept under ``data_dir``.
+
+        The embedded default is generated once with 32 random bytes and reused on
+        every start so that tokens survive a restart.
+        """
+        if self.jwt_secret is not None:
+            return self.jwt_secret.get_secret_value()
+        path = self.data_dir / "jwt-secret"
+        if path.exists():
+            secret = path.read_text().strip()
+            if len(secret.encode()) >= MIN_JWT_SECRET_BYTES:
+                return secret
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        secret = secrets.token_urlsafe(48)
+        path.write_text(secret)
+        path.chmod(0o600)
+        return secret

@@ -1,0 +1,1 @@
+"""The only place SQL lives: schema, connections, one module per entity."""

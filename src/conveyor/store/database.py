@@ -1,0 +1,117 @@
+"""Connections and units of work for both dialects.
+
+Every service call runs in exactly one transaction opened here; nothing else commits.
+On SQLite, write transactions start with ``BEGIN IMMEDIATE`` so that two writers
+serialise at the start instead of failing with "database is locked" half-way, and an
+in-process lock keeps this process's writers from busy-waiting on each other.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from conveyor.errors import Unavailable
+
+_IMMEDIATE = "conveyor_immediate"
+
+# Services name the connection type through the store, never through SQLAlchemy.
+Connection = AsyncConnection
+
+
+class Database:
+    def __init__(self, url: str, *, pool_size: int = 10, echo: bool = False) -> None:
+        self.url = url
+        self.dialect = make_url(url).get_backend_name()
+        self.engine = _create_engine(url, self.dialect, pool_size, echo)
+        self._write_lock = asyncio.Lock() if self.is_sqlite else None
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.dialect == "sqlite"
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.dialect == "postgresql"
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[AsyncConnection]:
+        """A read-write transaction, committed when the block ends without error."""
+        if self._write_lock is None:
+            async with self._transaction(immediate=False) as conn:
+                yield conn
+            return
+        async with self._write_lock, self._transaction(immediate=True) as conn:
+            yield conn
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncConnection]:
+        async with self._transaction(immediate=False) as conn:
+            yield conn
+
+    @asynccontextmanager
+    async def _transaction(self, *, immediate: bool) -> AsyncIterator[AsyncConnection]:
+        try:
+            async with self.engine.connect() as conn:
+                if immediate:
+                    conn = await conn.execution_options(**{_IMMEDIATE: True})
+                async with conn.begin():
+                    yield conn
+        except (OperationalError, InterfaceError) as exc:
+            if _is_connection_problem(exc):
+                raise Unavailable("the database is unreachable") from exc
+            raise
+
+    async def ping(self) -> bool:
+        try:
+            async with self.read() as conn:
+                await conn.exec_driver_sql("SELECT 1")
+            return True
+        except (Unavailable, DBAPIError, OSError):
+            return False
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+def _is_connection_problem(exc: DBAPIError) -> bool:
+    return bool(exc.connection_invalidated) or isinstance(exc.orig, OSError | ConnectionError)
+
+
+def _create_engine(url: str, dialect: str, pool_size: int, echo: bool) -> AsyncEngine:
+    if dialect != "sqlite":
+        return create_async_engine(
+            url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, echo=echo
+        )
+    database = make_url(url).database
+    if database and database != ":memory:":
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30})
+    _configure_sqlite(engine)
+    return engine
+
+
+def _configure_sqlite(engine: AsyncEngine) -> None:
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Take transaction control away from the driver so BEGIN is ours to issue.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        immediate = conn.get_execution_options().get(_IMMEDIATE, False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")

@@ -1,0 +1,161 @@
+"""Tables. SQLAlchemy Core, not the ORM: every statement is written out in the store."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    text,
+)
+
+from conveyor.store.types import UTCDateTime, json_type
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("username", String(64), nullable=False, unique=True),
+    Column("password_hash", Text, nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("disabled", Boolean, nullable=False, server_default=text("false")),
+    # Bumped on disable, role change or password change: tokens carry it, so old
+    # tokens stop working at once.
+    Column("credential_version", Integer, nullable=False, server_default=text("1")),
+    Column("created_at", UTCDateTime(), nullable=False),
+)
+
+refresh_tokens = Table(
+    "refresh_tokens",
+    metadata,
+    Column("jti", String(64), primary_key=True),
+    Column("family_id", String(64), nullable=False, index=True),
+    Column("user_id", String(36), ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False),
+    Column("used_at", UTCDateTime()),
+    Column("revoked_at", UTCDateTime()),
+    Column("created_at", UTCDateTime(), nullable=False),
+)
+
+nodes = Table(
+    "nodes",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("kind", String(8), nullable=False),
+    Column("url", Text),
+    Column("task_types", json_type(), nullable=False),
+    Column("labels", json_type(), nullable=False),
+    Column("max_concurrency", Integer, nullable=False),
+    Column("owner_id", String(36)),
+    Column("status", String(16), nullable=False),
+    Column("health", String(16), nullable=False),
+    Column("secret_hash", Text, nullable=False),
+    Column("credential_version", Integer, nullable=False, server_default=text("1")),
+    Column("last_seen", UTCDateTime()),
+    Column("load", json_type()),
+    Column("consecutive_failures", Integer, nullable=False, server_default=text("0")),
+    Column("next_check_at", UTCDateTime()),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+)
+
+tasks = Table(
+    "tasks",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("task_type", String(100), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("version", BigInteger, nullable=False),
+    Column("params", json_type(), nullable=False),
+    Column("metadata", json_type(), nullable=False),
+    Column("owner_id", String(36)),
+    Column("assigned_node_id", String(64)),
+    Column("priority", Integer, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("max_attempts", Integer, nullable=False),
+    Column("lease_owner", String(64)),
+    Column("leased_at", UTCDateTime()),
+    Column("lease_expires_at", UTCDateTime()),
+    Column("lease_seconds", Integer),
+    Column("run_at", UTCDateTime(), nullable=False),
+    Column("timeout_seconds", Integer),
+    Column("result", json_type()),
+    Column("error", json_type()),
+    Column("original_task_id", String(64)),
+    Column("required_labels", json_type(), nullable=False),
+    Column("progress_seq", Integer, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Column("started_at", UTCDateTime()),
+    Column("finished_at", UTCDateTime()),
+    # Partial indexes: a claim scans only pending rows and the sweeper only leased
+    # ones, so neither slows down as finished tasks pile up.
+    Index(
+        "ix_tasks_claimable",
+        "task_type",
+        text("priority DESC"),
+        "run_at",
+        sqlite_where=text("status = 'pending'"),
+        postgresql_where=text("status = 'pending'"),
+    ),
+    Index(
+        "ix_tasks_pending_order",
+        text("priority DESC"),
+        "run_at",
+        sqlite_where=text("status = 'pending'"),
+        postgresql_where=text("status = 'pending'"),
+    ),
+    Index(
+        "ix_tasks_lease_expiry",
+        "lease_expires_at",
+        sqlite_where=text("status = 'in_progress'"),
+        postgresql_where=text("status = 'in_progress'"),
+    ),
+    Index("ix_tasks_owner_created", "owner_id", "created_at", "id"),
+    Index("ix_tasks_created", "created_at", "id"),
+    Index("ix_tasks_assigned_node", "assigned_node_id"),
+    Index(
+        "ix_tasks_lease_owner",
+        "lease_owner",
+        sqlite_where=text("status = 'in_progress'"),
+        postgresql_where=text("status = 'in_progress'"),
+    ),
+    Index("ix_tasks_original", "original_task_id"),
+)
+
+task_progress = Table(
+    "task_progress",
+    metadata,
+    Column("task_id", String(64), ForeignKey("tasks.id", ondelete="CASCADE"), primary_key=True),
+    Column("seq", Integer, primary_key=True),
+    Column("data", json_type(), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+)
+
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("principal_id", String(64), primary_key=True),
+    Column("key", String(200), primary_key=True),
+    Column("request_hash", String(64), nullable=False),
+    Column("status_code", Integer, nullable=False),
+    Column("response", json_type(), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+)

@@ -1,0 +1,299 @@
+"""Task rows: insert, read, guarded transitions, leases, listing."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, func, insert, literal, or_, select, update
+from sqlalchemy.engine import RowMapping
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from conveyor.domain.states import TaskStatus
+from conveyor.domain.tasks import NewTask, Task
+from conveyor.domain.transitions import Transition
+from conveyor.errors import Conflict, InvalidInput
+from conveyor.store.schema import tasks
+from conveyor.store.types import UTCDateTime
+
+TASK_COLUMNS = tuple(tasks.c)
+
+
+def row_to_task(row: RowMapping) -> Task:
+    return Task(
+        id=row["id"],
+        task_type=row["task_type"],
+        status=TaskStatus(row["status"]),
+        version=row["version"],
+        params=row["params"],
+        metadata=row["metadata"],
+        owner_id=row["owner_id"],
+        assigned_node_id=row["assigned_node_id"],
+        priority=row["priority"],
+        attempts=row["attempts"],
+        max_attempts=row["max_attempts"],
+        lease_owner=row["lease_owner"],
+        leased_at=row["leased_at"],
+        lease_expires_at=row["lease_expires_at"],
+        lease_seconds=row["lease_seconds"],
+        run_at=row["run_at"],
+        timeout_seconds=row["timeout_seconds"],
+        result=row["result"],
+        error=row["error"],
+        original_task_id=row["original_task_id"],
+        required_labels=row["required_labels"] or {},
+        progress_seq=row["progress_seq"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        started_at=row["started_at"],
+        finished_at=row["finished_at"],
+    )
+
+
+def timestamp(value: datetime) -> Any:
+    """A bound datetime that goes through UTCDateTime inside SQL expressions."""
+    return literal(value, UTCDateTime())
+
+
+async def insert_tasks(conn: AsyncConnection, new: Sequence[NewTask], now: datetime) -> list[Task]:
+    if not new:
+        return []
+    rows = [_new_row(item, now) for item in new]
+    try:
+        result = await conn.execute(insert(tasks).returning(*TASK_COLUMNS), rows)
+    except IntegrityError as exc:
+        raise Conflict("a task with this id already exists") from exc
+    created = {task.id: task for task in map(row_to_task, result.mappings())}
+    return [created[item.id] for item in new]
+
+
+def _new_row(item: NewTask, now: datetime) -> dict[str, Any]:
+    return {
+        "id": item.id,
+        "task_type": item.task_type,
+        "status": TaskStatus.PENDING.value,
+        "version": 1,
+        "params": item.params,
+        "metadata": item.metadata,
+        "owner_id": item.owner_id,
+        "assigned_node_id": item.assigned_node_id,
+        "priority": item.priority,
+        "attempts": 0,
+        "max_attempts": item.max_attempts,
+        "run_at": item.run_at,
+        "timeout_seconds": item.timeout_seconds,
+        "original_task_id": item.original_task_id,
+        "required_labels": item.required_labels,
+        "progress_seq": 0,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+async def get_task(conn: AsyncConnection, task_id: str) -> Task | None:
+    row = (await conn.execute(select(tasks).where(tasks.c.id == task_id))).mappings().first()
+    return row_to_task(row) if row else None
+
+
+async def get_tasks(conn: AsyncConnection, task_ids: Iterable[str]) -> dict[str, Task]:
+    ids = list(set(task_ids))
+    if not ids:
+        return {}
+    result = await conn.execute(select(tasks).where(tasks.c.id.in_(ids)))
+    return {task.id: task for task in map(row_to_task, result.mappings())}
+
+
+async def apply_transition(conn: AsyncConnection, tr: Transition) -> Task | None:
+    """The guarded write: zero rows means the task moved since it was read."""
+    stmt = (
+        update(tasks)
+        .where(
+            tasks.c.id == tr.task_id,
+            tasks.c.status == tr.from_status.value,
+            tasks.c.version == tr.expected_version,
+        )
+        .values(**column_values(tr.values()), version=tasks.c.version + 1)
+        .returning(*TASK_COLUMNS)
+    )
+    row = (await conn.execute(stmt)).mappings().first()
+    return row_to_task(row) if row else None
+
+
+def column_values(values: Mapping[str, Any]) -> dict[str, Any]:
+    return {key: (v.value if isinstance(v, TaskStatus) else v) for key, v in values.items()}
+
+
+async def expired_leases(conn: AsyncConnection, now: datetime, limit: int) -> list[Task]:
+    stmt = (
+        select(tasks)
+        .where(tasks.c.status == TaskStatus.IN_PROGRESS.value, tasks.c.lease_expires_at < now)
+        .order_by(tasks.c.lease_expires_at)
+        .limit(limit)
+    )
+    return [row_to_task(row) for row in (await conn.execute(stmt)).mappings()]
+
+
+async def leased_by(
+    conn: AsyncConnection, node_id: str, task_ids: Sequence[str] | None = None
+) -> list[Task]:
+    stmt = select(tasks).where(
+        tasks.c.lease_owner == node_id, tasks.c.status == TaskStatus.IN_PROGRESS.value
+    )
+    if task_ids is not None:
+        stmt = stmt.where(tasks.c.id.in_(list(task_ids)))
+    return [row_to_task(row) for row in (await conn.execute(stmt)).mappings()]
+
+
+async def extend_leases(
+    conn: AsyncConnection, node_id: str, held: Sequence[Task], now: datetime
+) -> set[str]:
+    """Push each held lease ``lease_seconds`` past now; returns the ids extended.
+
+    Grouped by lease length so that a heartbeat for many tasks is a few statements.
+    """
+    by_length: dict[int, list[str]] = {}
+    for task in held:
+        by_length.setdefault(task.lease_seconds or 0, []).append(task.id)
+    extended: set[str] = set()
+    for seconds, ids in by_length.items():
+        stmt = (
+            update(tasks)
+            .where(
+                tasks.c.id.in_(ids),
+                tasks.c.lease_owner == node_id,
+                tasks.c.status == TaskStatus.IN_PROGRESS.value,
+            )
+            .values(lease_expires_at=now + timedelta(seconds=seconds))
+            .returning(tasks.c.id)
+        )
+        extended.update((await conn.execute(stmt)).scalars())
+    return extended
+
+
+async def statuses(conn: AsyncConnection, task_ids: Sequence[str]) -> dict[str, TaskStatus]:
+    if not task_ids:
+        return {}
+    stmt = select(tasks.c.id, tasks.c.status).where(tasks.c.id.in_(list(task_ids)))
+    return {row.id: TaskStatus(row.status) for row in await conn.execute(stmt)}
+
+
+async def assigned_to(conn: AsyncConnection, node_id: str, limit: int) -> list[Task]:
+    """Open tasks pinned to or held by a node (seed 000's ``GET /tasks/assigned``)."""
+    open_statuses = [TaskStatus.PENDING.value, TaskStatus.IN_PROGRESS.value]
+    stmt = (
+        select(tasks)
+        .where(
+            tasks.c.status.in_(open_statuses),
+            or_(tasks.c.assigned_node_id == node_id, tasks.c.lease_owner == node_id),
+        )
+        .order_by(tasks.c.priority.desc(), tasks.c.run_at)
+        .limit(limit)
+    )
+    return [row_to_task(row) for row in (await conn.execute(stmt)).mappings()]
+
+
+async def bump_progress(
+    conn: AsyncConnection, task: Task, node_id: str, now: datetime
+) -> int | None:
+    """Take the next progress number and extend the lease; None if no longer held.
+
+    Only the small columns are written, so a burst of progress never rewrites the
+    task's params or result, and the row lock it takes serialises numbering.
+    """
+    stmt = (
+        update(tasks)
+        .where(
+            tasks.c.id == task.id,
+            tasks.c.status == TaskStatus.IN_PROGRESS.value,
+            tasks.c.lease_owner == node_id,
+        )
+        .values(
+            progress_seq=tasks.c.progress_seq + 1,
+            lease_expires_at=now + timedelta(seconds=task.lease_seconds or 0),
+        )
+        .returning(tasks.c.progress_seq)
+    )
+    seq = (await conn.execute(stmt)).scalar()
+    return None if seq is None else int(seq)
+
+
+async def count_by_status(conn: AsyncConnection) -> dict[str, int]:
+    stmt = select(tasks.c.status, func.count()).group_by(tasks.c.status)
+    return {status: count for status, count in (await conn.execute(stmt)).all()}
+
+
+@dataclass(frozen=True, slots=True)
+class TaskFilter:
+    owner_id: str | None = None
+    node_id: str | None = None
+    status: Sequence[TaskStatus] = ()
+    task_type: str | None = None
+    original_task_id: str | None = None
+
+
+def encode_cursor(task: Task) -> str:
+    raw = json.dumps([task.created_at.isoformat(), task.id]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        created, task_id = json.loads(raw)
+        when = datetime.fromisoformat(created)
+        if when.tzinfo is None or not isinstance(task_id, str):
+            raise ValueError("bad cursor")
+    except (ValueError, TypeError) as exc:
+        raise InvalidInput("invalid cursor", details=[{"field": "cursor"}]) from exc
+    return when, task_id
+
+
+async def list_tasks(
+    conn: AsyncConnection, flt: TaskFilter, cursor: str | None, limit: int
+) -> tuple[list[Task], str | None]:
+    """Newest first, keyset-paginated so a page costs the same at any depth."""
+    stmt = select(tasks).order_by(tasks.c.created_at.desc(), tasks.c.id.desc()).limit(limit + 1)
+    for condition in _filter_conditions(flt):
+        stmt = stmt.where(condition)
+    if cursor:
+        created, task_id = decode_cursor(cursor)
+        stmt = stmt.where(
+            or_(
+                tasks.c.created_at < timestamp(created),
+                and_(tasks.c.created_at == timestamp(created), tasks.c.id < task_id),
+            )
+        )
+    found = [row_to_task(row) for row in (await conn.execute(stmt)).mappings()]
+    page = found[:limit]
+    return page, (encode_cursor(page[-1]) if len(found) > limit else None)
+
+
+def _filter_conditions(flt: TaskFilter) -> list[Any]:
+    conditions: list[Any] = []
+    if flt.owner_id is not None:
+        conditions.append(tasks.c.owner_id == flt.owner_id)
+    if flt.node_id is not None:
+        conditions.append(
+            or_(tasks.c.assigned_node_id == flt.node_id, tasks.c.lease_owner == flt.node_id)
+        )
+    if flt.status:
+        conditions.append(tasks.c.status.in_([s.value for s in flt.status]))
+    if flt.task_type is not None:
+        conditions.append(tasks.c.task_type == flt.task_type)
+    if flt.original_task_id is not None:
+        conditions.append(tasks.c.original_task_id == flt.original_task_id)
+    return conditions
+
+
+async def count_held(conn: AsyncConnection, node_id: str) -> int:
+    stmt = (
+        select(func.count())
+        .select_from(tasks)
+        .where(tasks.c.lease_owner == node_id, tasks.c.status == TaskStatus.IN_PROGRESS.value)
+    )
+    return int((await conn.execute(stmt)).scalar_one())
