@@ -10,7 +10,6 @@ import json
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-
 # A client streaming a body past the limit is read (and discarded) up to this much
 # more, so it gets to read our 413 instead of a reset connection.
 DRAIN_LIMIT_BYTES = 16 * 1024 * 1024
