@@ -6,12 +6,13 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from conveyor.domain.access import Principal
 from conveyor.domain.nodes import Node
 from conveyor.domain.states import NodeStatus, Role
-from conveyor.errors import InvalidInput, Unauthorized
-from conveyor.security.tokens import Claims
+from conveyor.errors import Conflict, InvalidInput, Unauthorized
+from conveyor.security.tokens import LEEWAY_SECONDS, Claims
 from conveyor.services.runtime import Runtime
 from conveyor.store import nodes as node_store
 from conveyor.store import users as user_store
@@ -20,7 +21,7 @@ from conveyor.store.users import RefreshToken, User
 
 USERNAME = re.compile(r"^[A-Za-z0-9_.@-]{3,64}$")
 MIN_PASSWORD, MAX_PASSWORD = 8, 256
-ACCESS, REFRESH = "access", "refresh"
+ACCESS, REFRESH, STREAM = "access", "refresh", "stream"
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,9 +40,34 @@ class Caller:
     node: Node | None = None
 
 
+class UsedTickets:
+    """Stream-ticket ids seen by this replica, each kept until its ticket expires.
+
+    Single use is enforced per replica, in memory: cheap, and enough for what a
+    ticket is (a minute-long, often task-scoped pass that keeps the long-lived token
+    out of URLs and logs). Behind a load balancer with N replicas a leaked ticket
+    could be replayed at most once on each other replica within its TTL; a shared
+    store (a Redis ``SET NX EX`` or a table) would close that at one round trip
+    per stream opened.
+    """
+
+    def __init__(self) -> None:
+        self._seen: dict[str, datetime] = {}
+
+    def first_use(self, jti: str, expires_at: datetime, now: datetime) -> bool:
+        if len(self._seen) > 1024:
+            self._seen = {k: exp for k, exp in self._seen.items() if exp > now}
+        if jti in self._seen:
+            return False
+        # Kept past the token's own expiry leeway so it cannot come back valid.
+        self._seen[jti] = expires_at + timedelta(seconds=LEEWAY_SECONDS)
+        return True
+
+
 class AuthService:
-    def __init__(self, rt: Runtime) -> None:
+    def __init__(self, rt: Runtime, used_tickets: UsedTickets | None = None) -> None:
         self.rt = rt
+        self.used_tickets = used_tickets or UsedTickets()
 
     async def register(self, username: str, password: str, role: Role = Role.USER) -> User:
         _check_credentials(username, password)
@@ -62,7 +88,15 @@ class AuthService:
         async with self.rt.db.read() as conn:
             existing = await user_store.get_user_by_name(conn, username)
         if existing is None:
-            return await self.register(username, password, Role.ADMIN)
+            try:
+                return await self.register(username, password, Role.ADMIN)
+            except Conflict:
+                # Several replicas starting together race to create the admin;
+                # the losers find the winner's account.
+                async with self.rt.db.read() as conn:
+                    existing = await user_store.get_user_by_name(conn, username)
+                if existing is None:
+                    raise
         if existing.role is not Role.ADMIN:
             async with self.rt.db.write() as conn:
                 promoted = await user_store.update_user(conn, existing.id, role=Role.ADMIN)
@@ -147,7 +181,19 @@ class AuthService:
         return TokenPair(issued.token, None, ttl, Role.NODE.value)
 
     async def authenticate(self, token: str) -> Caller:
-        claims = self.rt.tokens.verify(token, ACCESS)
+        return await self._caller(self.rt.tokens.verify(token, ACCESS))
+
+    async def authenticate_stream(self, ticket: str, task_id: str | None) -> Caller:
+        """The caller behind a stream ticket: for this task (or any), and used only once."""
+        claims = self.rt.tokens.verify(ticket, STREAM)
+        scope = claims.extra.get("scope")
+        if scope != "*" and scope != task_id:
+            raise Unauthorized("this ticket is for another stream")
+        if not self.used_tickets.first_use(claims.jti, claims.expires_at, self.rt.clock.now()):
+            raise Unauthorized("this ticket was already used")
+        return await self._caller(claims)
+
+    async def _caller(self, claims: Claims) -> Caller:
         async with self.rt.db.read() as conn:
             if claims.role == Role.NODE.value:
                 node = await node_store.get_node(conn, claims.sub)
@@ -168,11 +214,18 @@ class AuthService:
             raise Unauthorized("this token was revoked")
         return user
 
-    def stream_ticket(self, principal: Principal, task_id: str | None) -> str:
-        """A short-lived token for one SSE connection from a browser (never the access token)."""
-        extra: dict[str, str | int] = {"scope": task_id or "*"}
+    async def stream_ticket(self, principal: Principal, task_id: str | None) -> str:
+        """A short-lived token for one SSE connection from a browser (never the access token).
+
+        It carries the credential version like an access token, so a password change
+        or a disabled account also ends the tickets already handed out.
+        """
+        async with self.rt.db.read() as conn:
+            user = await user_store.get_user(conn, principal.id)
+        cv = user.credential_version if user is not None else 0
+        extra: dict[str, str | int] = {"scope": task_id or "*", "cv": cv}
         ttl = self.rt.settings.stream_ticket_ttl_seconds
-        return self.rt.tokens.issue(principal.id, principal.role.value, "stream", ttl, extra).token
+        return self.rt.tokens.issue(principal.id, principal.role.value, STREAM, ttl, extra).token
 
 
 def _check_credentials(username: str, password: str) -> None:
