@@ -12,6 +12,9 @@ import argparse
 import asyncio
 import json
 import multiprocessing as mp
+import os
+import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -50,9 +53,13 @@ async def submit_all(url: str, user: dict[str, str], total: int, batch: int) -> 
         return time.perf_counter() - started
 
 
-async def bare_loop(url: str, node_id: str, secret: str, batch: int, total: int) -> list[float]:
-    """Claim a batch, finish it in the next claim; returns claim→finish latencies."""
+async def bare_loop(
+    url: str, node_id: str, secret: str, batch: int, total: int
+) -> tuple[list[float], float]:
+    """Claim a batch, finish it in the next claim; returns claim→finish latencies and
+    the wall-clock time of the last acknowledged finish."""
     latencies: list[float] = []
+    last_finish = time.time()
     async with httpx.AsyncClient(base_url=url + "/api/v1", timeout=120) as client:
         node = await bearer(client, "/auth/node/login", {"node_id": node_id, "node_secret": secret})
         finishes: list[dict[str, object]] = []
@@ -68,6 +75,8 @@ async def bare_loop(url: str, node_id: str, secret: str, batch: int, total: int)
             body = r.json()
             now = time.perf_counter()
             latencies.extend(now - claimed_at for _ in body["finished"])
+            if body["finished"]:
+                last_finish = time.time()
             claimed_at = now
             finishes = [
                 {"task_id": t["task_id"], "version": t["version"], "status": "completed"}
@@ -76,7 +85,7 @@ async def bare_loop(url: str, node_id: str, secret: str, batch: int, total: int)
             if not finishes:
                 idle += 1
                 if idle >= 2:
-                    return latencies
+                    return latencies, last_finish
             else:
                 idle = 0
 
@@ -85,6 +94,55 @@ def worker_process(
     url: str, node_id: str, secret: str, batch: int, total: int, out: mp.Queue
 ) -> None:  # type: ignore[type-arg]
     out.put(asyncio.run(bare_loop(url, node_id, secret, batch, total)))
+
+
+async def drain_with_runtime(
+    urls: list[str], nodes: list[tuple[str, str]], args: argparse.Namespace
+) -> float:
+    """The same drain, by the real worker runtime (`conveyor worker`, no-op handler);
+    timed from start until the server counts every task completed."""
+    async with httpx.AsyncClient(base_url=urls[0] + "/api/v1", timeout=60) as client:
+        admin = await bearer(client, "/auth/login", {"username": ADMIN[0], "password": ADMIN[1]})
+
+        async def completed() -> int:
+            r = await client.get("/admin/stats", headers=admin)
+            return int(r.json()["tasks"]["by_status"]["completed"])
+
+        target = await completed() + args.tasks
+        started = time.time()
+        procs = []
+        for i, (node_id, secret) in enumerate(nodes):
+            env = {k: v for k, v in os.environ.items() if not k.startswith("CONVEYOR_")}
+            env.update(
+                CONVEYOR_SERVER_URL=urls[i % len(urls)],
+                CONVEYOR_NODE_ID=node_id,
+                CONVEYOR_NODE_SECRET=secret,
+                CONVEYOR_LOG_LEVEL="WARNING",
+                PYTHONPATH=str(Path(__file__).resolve().parent),
+            )
+            procs.append(
+                subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-m",
+                        "conveyor.cli.main",
+                        "worker",
+                        "noop_handlers",
+                        "--concurrency",
+                        str(args.claim_batch),
+                    ],
+                    env=env,
+                )
+            )
+        try:
+            while await completed() < target:
+                await asyncio.sleep(0.02)
+            return time.time() - started
+        finally:
+            for proc in procs:
+                proc.send_signal(signal.SIGTERM)
+            for proc in procs:
+                proc.wait(30)
 
 
 async def setup(url: str, workers: int) -> tuple[dict[str, str], list[tuple[str, str]]]:
@@ -130,17 +188,22 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
                     )
                     for i, (node_id, secret) in enumerate(nodes)
                 ]
-                started = time.perf_counter()
+                started = time.time()
                 for proc in procs:
                     proc.start()
                 latencies: list[float] = []
+                last = started
                 for _ in procs:
-                    latencies.extend(queue.get())
-                # Workers stop after two empty long-polls (0.5 s each); that idle
-                # tail is not drain time.
-                drain_seconds = time.perf_counter() - started - 1.0
+                    worker_latencies, worker_last = queue.get()
+                    latencies.extend(worker_latencies)
+                    last = max(last, worker_last)
+                drain_seconds = last - started
                 for proc in procs:
                     proc.join()
+                runtime_seconds = None
+                if args.runtime:
+                    await submit_all(urls[0], user, args.tasks, args.submit_batch)
+                    runtime_seconds = await drain_with_runtime(urls, nodes, args)
     return {
         "database": args.db,
         "tasks": args.tasks,
@@ -152,6 +215,9 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
         "drain_tasks_per_s": round(len(latencies) / drain_seconds),
         "claim_to_finish_p50_ms": round(percentile(latencies, 50) * 1000, 1),
         "claim_to_finish_p99_ms": round(percentile(latencies, 99) * 1000, 1),
+        "runtime_drain_tasks_per_s": (
+            round(args.tasks / runtime_seconds) if runtime_seconds else None
+        ),
     }
 
 
@@ -163,6 +229,11 @@ def main() -> None:
     parser.add_argument("--replicas", type=int, default=1)
     parser.add_argument("--submit-batch", type=int, default=500)
     parser.add_argument("--claim-batch", type=int, default=200)
+    parser.add_argument(
+        "--runtime",
+        action="store_true",
+        help="also drain a second batch with real `conveyor worker` processes",
+    )
     args = parser.parse_args()
     print(json.dumps(asyncio.run(run(args)), indent=2))
 

@@ -58,7 +58,11 @@ class Settings(BaseSettings):
     node_unhealthy_after_seconds: float = Field(default=30.0, gt=0)
     node_dead_after_seconds: float = Field(default=120.0, gt=0)
 
+    # SSE keep-alive comments while a stream is idle; proxies close silent connections.
+    sse_keepalive_seconds: float = Field(default=15.0, gt=0)
+
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    artifact_max_bytes: int = Field(default=50 * 1024 * 1024, ge=1024)
     rate_limits_enabled: bool = True
     platform_fee_percent: int = Field(default=10, ge=0, le=100)
 

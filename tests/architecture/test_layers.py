@@ -15,10 +15,11 @@ OWNERS = {
     "alembic": {"store"},
     "asyncpg": {"store", "realtime"},
     "fastapi": {"api", "dashboard"},
-    "starlette": {"api", "dashboard", "sdk"},
+    "starlette": {"api", "dashboard", "client"},
 }
-# The SDK (client, worker, push kit) is installed on worker machines: it must not
-# pull in the server.
+# The SDK (client, worker runtime, handlers, push kit) runs on worker machines: it
+# must not pull in the server.
+SDK_FOLDERS = ("client", "worker", "handlers", "demo")
 SDK_FORBIDDEN = ("conveyor.store", "conveyor.services", "conveyor.api", "conveyor.duties")
 
 
@@ -57,7 +58,9 @@ def test_domain_is_pure() -> None:
 
 
 def test_sdk_does_not_import_the_server() -> None:
-    for path in (PACKAGE / "sdk").rglob("*.py"):
+    paths = [p for folder in SDK_FOLDERS for p in (PACKAGE / folder).rglob("*.py")]
+    assert paths, "the SDK folders exist"
+    for path in paths:
         bad = [n for n in _imports(path) if n.startswith(SDK_FORBIDDEN)]
         assert not bad, f"{path.name} imports {bad}"
 

@@ -11,9 +11,10 @@ from conveyor import __version__
 from conveyor.api.deps import Services
 from conveyor.api.errors import install_error_handlers
 from conveyor.api.limits import BodySizeLimit
-from conveyor.api.routes import admin, auth, nodes, ops, tasks, worker
+from conveyor.api.routes import admin, artifacts, auth, events, nodes, ops, tasks, worker
 from conveyor.clock import Clock, SystemClock
 from conveyor.duties.base import DutyRunner
+from conveyor.duties.due import DueWakeups
 from conveyor.duties.leases import LeaseExpiry
 from conveyor.observability.logging import get_logger
 from conveyor.observability.metrics import Metrics
@@ -84,7 +85,7 @@ def create_app(
     rt = build_runtime(settings, clock)
     services = Services.build(rt, build_limiter(settings))
     runner = DutyRunner(
-        [LeaseExpiry(rt)],
+        [LeaseExpiry(rt), DueWakeups(rt)],
         LeaderLock(rt.db, "duties"),
         rt.clock,
         settings.sweeper_interval_seconds,
@@ -117,8 +118,12 @@ def create_app(
     app.state.services = services
     app.state.duties = runner
     install_error_handlers(app)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
-    for module in (auth, worker, tasks, nodes, admin):
+    app.add_middleware(
+        BodySizeLimit,
+        max_bytes=settings.max_body_bytes,
+        path_limits={API_PREFIX + artifacts.UPLOAD_PATH: artifacts.upload_body_limit(settings)},
+    )
+    for module in (auth, worker, tasks, nodes, admin, artifacts, events):
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(ops.router)
     return app

@@ -74,6 +74,26 @@ async def get_caller(request: Request, services: ServicesDep) -> Caller:
 CallerDep = Annotated[Caller, Depends(get_caller)]
 
 
+async def get_stream_caller(request: Request, services: ServicesDep) -> Caller:
+    """A bearer header, or ``?ticket=`` for browsers (EventSource cannot set headers).
+
+    Only a stream ticket is accepted in the URL, never an access token: URLs end up
+    in logs and histories, and a ticket expires within a minute and works once.
+    """
+    ticket = request.query_params.get("ticket")
+    if ticket is None:
+        return await get_caller(request, services)
+    caller = await services.auth.authenticate_stream(ticket, request.path_params.get("task_id"))
+    await enforce_limit(services, f"api:{caller.principal.id}", "api")
+    return caller
+
+
+async def stream_principal(
+    caller: Annotated[Caller, Depends(get_stream_caller)],
+) -> Principal:
+    return caller.principal
+
+
 async def any_principal(caller: CallerDep) -> Principal:
     return caller.principal
 
@@ -105,3 +125,4 @@ AnyPrincipal = Annotated[Principal, Depends(any_principal)]
 UserPrincipal = Annotated[Principal, Depends(user_principal)]
 AdminPrincipal = Annotated[Principal, Depends(admin_principal)]
 NodeCaller = Annotated[Node, Depends(node_caller)]
+StreamPrincipal = Annotated[Principal, Depends(stream_principal)]

@@ -7,6 +7,7 @@ and a body streamed without one is counted as it arrives.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -20,17 +21,23 @@ class _TooLarge(Exception):
 
 
 class BodySizeLimit:
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    """``path_limits`` raises (or lowers) the limit for exact paths, e.g. file uploads."""
+
+    def __init__(
+        self, app: ASGIApp, max_bytes: int, path_limits: Mapping[str, int] | None = None
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.path_limits = dict(path_limits or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.path_limits.get(scope.get("path", ""), self.max_bytes)
         declared = _content_length(scope)
-        if declared is not None and declared > self.max_bytes:
-            await self._refuse(send)
+        if declared is not None and declared > limit:
+            await self._refuse(send, limit)
             return
         seen = 0
         too_large = False
@@ -41,7 +48,7 @@ class BodySizeLimit:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
+                if seen > limit:
                     too_large = True
                     if message.get("more_body", False):
                         await _drain(receive)
@@ -55,7 +62,7 @@ class BodySizeLimit:
             if too_large:
                 if not refused:
                     refused = True
-                    await self._refuse(send)
+                    await self._refuse(send, limit)
                 return
             await send(message)
 
@@ -64,14 +71,14 @@ class BodySizeLimit:
         except _TooLarge:
             if not refused:
                 refused = True
-                await self._refuse(send)
+                await self._refuse(send, limit)
 
-    async def _refuse(self, send: Send) -> None:
+    async def _refuse(self, send: Send, limit: int) -> None:
         body = json.dumps(
             {
                 "error": {
                     "code": "payload_too_large",
-                    "message": f"the request body is over {self.max_bytes} bytes",
+                    "message": f"the request body is over {limit} bytes",
                 }
             }
         ).encode()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from conveyor.cli import db, serve
+from conveyor.cli import db, demo, nodes_cmd, serve, tasks_cmd, worker_cmd
 
 app = typer.Typer(
     name="conveyor",
@@ -14,6 +14,16 @@ app = typer.Typer(
 )
 app.command("serve")(serve.serve)
 app.add_typer(db.app, name="db")
+app.command("worker")(worker_cmd.worker)
+app.command("login")(tasks_cmd.login)
+app.command("submit")(tasks_cmd.submit)
+app.command("status")(tasks_cmd.status)
+app.command("list")(tasks_cmd.list_tasks)
+app.command("watch")(tasks_cmd.watch)
+app.command("cancel")(tasks_cmd.cancel)
+app.command("retry")(tasks_cmd.retry)
+app.add_typer(nodes_cmd.app, name="nodes")
+app.command("demo")(demo.demo)
 
 
 @app.command("version")

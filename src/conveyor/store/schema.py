@@ -159,3 +159,19 @@ idempotency_keys = Table(
     Column("response", json_type(), nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
 )
+
+artifacts = Table(
+    "artifacts",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    # A user id or a node id: whoever uploaded it.
+    Column("owner_id", String(64), nullable=False),
+    Column("task_id", String(64), ForeignKey("tasks.id", ondelete="SET NULL")),
+    Column("name", String(255), nullable=False),
+    Column("content_type", String(255), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Index("ix_artifacts_task", "task_id"),
+    Index("ix_artifacts_owner_created", "owner_id", "created_at"),
+)

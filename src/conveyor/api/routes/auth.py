@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Response
+from pydantic import BaseModel, Field
 
 from conveyor.api.deps import ServicesDep, UserPrincipal, limit_by_ip
 from conveyor.api.errors import error_responses
@@ -64,8 +65,15 @@ async def node_login(body: NodeLoginIn, services: ServicesDep) -> TokenOut:
     return _tokens(await services.auth.node_login(body.node_id, body.node_secret))
 
 
+class StreamTicketIn(BaseModel):
+    task_id: str | None = Field(default=None, max_length=64)
+
+
 @router.post("/stream-ticket")
-async def stream_ticket(who: UserPrincipal, services: ServicesDep) -> StreamTicketOut:
-    """A short-lived ticket a browser puts in an SSE URL instead of its access token."""
-    ticket = services.auth.stream_ticket(who, None)
+async def stream_ticket(
+    who: UserPrincipal, services: ServicesDep, body: StreamTicketIn | None = None
+) -> StreamTicketOut:
+    """A short-lived, single-use ticket a browser puts in an SSE URL instead of its
+    access token; with ``task_id`` it opens only that task's stream."""
+    ticket = await services.auth.stream_ticket(who, body.task_id if body else None)
     return StreamTicketOut(ticket=ticket, expires_in=services.rt.settings.stream_ticket_ttl_seconds)

@@ -1,0 +1,95 @@
+"""Server-sent events: one task's progress and status, and the admin firehose.
+
+Framing (``event:``, ``id:``, ``data:``), keep-alive comments and noticing a client
+that went away are sse-starlette's; what the streams say is ``services.streams``'.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query
+from sse_starlette import EventSourceResponse, ServerSentEvent
+
+from conveyor.api.deps import ServicesDep, StreamPrincipal
+from conveyor.api.errors import error_responses
+from conveyor.domain.states import TaskStatus
+from conveyor.errors import InvalidInput
+from conveyor.services.streams import FirehoseFilter, StreamEvent, StreamService
+
+router = APIRouter(tags=["events"], responses=error_responses(400, 401, 403, 404))
+
+SSE_RESPONSE: dict[int | str, dict[str, Any]] = {
+    200: {"description": "an event stream", "content": {"text/event-stream": {}}}
+}
+
+
+async def _frames(events: AsyncIterator[StreamEvent]) -> AsyncIterator[ServerSentEvent]:
+    async for item in events:
+        yield ServerSentEvent(
+            data=json.dumps(item.data, separators=(",", ":"), default=str),
+            event=item.event,
+            id=item.id,
+        )
+
+
+def _respond(services: ServicesDep, events: AsyncIterator[StreamEvent]) -> EventSourceResponse:
+    return EventSourceResponse(
+        _frames(events),
+        ping=services.rt.settings.sse_keepalive_seconds,
+        # Proxies such as nginx buffer responses unless told not to.
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+def _resume_point(after_seq: int | None, last_event_id: str | None) -> int:
+    """``Last-Event-ID`` (sent by a reconnecting EventSource) counts as ``after_seq``."""
+    resumed = 0
+    if last_event_id:
+        try:
+            resumed = max(0, int(last_event_id))
+        except ValueError as exc:
+            raise InvalidInput("Last-Event-ID must be a progress sequence number") from exc
+    return max(after_seq or 0, resumed)
+
+
+@router.get("/tasks/{task_id}/events", response_class=EventSourceResponse, responses=SSE_RESPONSE)
+async def task_events(
+    task_id: str,
+    who: StreamPrincipal,
+    services: ServicesDep,
+    after_seq: Annotated[int | None, Query(ge=0)] = None,
+    ignore_history: bool = False,
+    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=20)] = None,
+) -> EventSourceResponse:
+    """History first (progress after ``after_seq``), then live; ends after a final status.
+
+    Authenticate with a bearer header or ``?ticket=`` from ``POST /auth/stream-ticket``.
+    """
+    after = _resume_point(after_seq, last_event_id)
+    stream = await StreamService(services.rt).task_stream(who, task_id, after, ignore_history)
+    return _respond(services, stream)
+
+
+def _comma_list(values: list[str]) -> frozenset[str]:
+    return frozenset(v.strip() for part in values for v in part.split(",") if v.strip())
+
+
+@router.get("/events", response_class=EventSourceResponse, responses=SSE_RESPONSE)
+async def firehose(
+    who: StreamPrincipal,
+    services: ServicesDep,
+    task_type: Annotated[list[str], Query()] = [],  # noqa: B006 - FastAPI copies defaults
+    status: Annotated[list[str], Query()] = [],  # noqa: B006
+) -> EventSourceResponse:
+    """Admins: every task's status changes, optionally only some types or statuses."""
+    statuses = _comma_list(status)
+    unknown = statuses - {s.value for s in TaskStatus}
+    if unknown:
+        raise InvalidInput(
+            "unknown status", details=[{"field": "status", "message": ", ".join(sorted(unknown))}]
+        )
+    flt = FirehoseFilter(_comma_list(task_type), statuses)
+    return _respond(services, await StreamService(services.rt).firehose(who, flt))

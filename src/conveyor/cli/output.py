@@ -1,0 +1,130 @@
+"""Output for humans (Rich) or scripts (``--json``), and exit codes scripts can rely on."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, NoReturn, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from conveyor.client.errors import (
+    ApiError,
+    AuthenticationError,
+    BadRequest,
+    Conflict,
+    ConnectionFailed,
+    NotFound,
+    PermissionDenied,
+)
+from conveyor.client.models import Node, Task
+
+T = TypeVar("T")
+
+# Exit codes (documented in docs/cli.md).
+OK = 0
+ERROR = 1
+USAGE = 2
+NOT_FOUND = 3
+AUTH = 4
+CONFLICT = 5
+UNREACHABLE = 6
+TASK_FAILED = 7
+TIMED_OUT = 8
+
+console = Console()
+errors = Console(stderr=True)
+
+
+def emit_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, default=str, indent=2) + "\n")
+
+
+def fail(message: str, code: int, as_json: bool, error_code: str = "error") -> NoReturn:
+    if as_json:
+        emit_json({"error": {"code": error_code, "message": message}})
+    else:
+        errors.print(f"[red]error:[/red] {message}")
+    raise typer.Exit(code)
+
+
+def exit_code_for(exc: Exception) -> int:
+    if isinstance(exc, NotFound):
+        return NOT_FOUND
+    if isinstance(exc, AuthenticationError | PermissionDenied):
+        return AUTH
+    if isinstance(exc, Conflict):
+        return CONFLICT
+    if isinstance(exc, BadRequest):
+        return USAGE
+    if isinstance(exc, ConnectionFailed):
+        return UNREACHABLE
+    return ERROR
+
+
+async def guarded(action: Callable[[], Awaitable[T]], as_json: bool) -> T:
+    """Run a command's body; turn SDK errors into a message and an exit code."""
+    try:
+        return await action()
+    except ApiError as exc:
+        fail(exc.message, exit_code_for(exc), as_json, exc.code)
+    except ConnectionFailed as exc:
+        fail(f"cannot reach the server: {exc}", UNREACHABLE, as_json, "unreachable")
+
+
+STATUS_STYLE = {
+    "pending": "yellow",
+    "in_progress": "cyan",
+    "completed": "green",
+    "failed": "red",
+    "timeout": "magenta",
+    "cancelled": "dim",
+}
+
+
+def status_text(status: str) -> str:
+    return f"[{STATUS_STYLE.get(status, 'white')}]{status}[/]"
+
+
+def task_table(tasks: Sequence[Task], title: str | None = None) -> Table:
+    table = Table(title=title)
+    for column in ("id", "type", "status", "attempts", "node", "result / error"):
+        table.add_column(column, overflow="fold")
+    for task in tasks:
+        outcome = task.error if task.error is not None else task.result
+        table.add_row(
+            task.id,
+            task.task_type,
+            status_text(task.status),
+            f"{task.attempts}/{task.max_attempts}",
+            task.lease_owner or task.assigned_node_id or "",
+            _short(outcome),
+        )
+    return table
+
+
+def node_table(nodes: Sequence[Node]) -> Table:
+    table = Table()
+    for column in ("id", "name", "kind", "status", "health", "types", "last seen"):
+        table.add_column(column, overflow="fold")
+    for node in nodes:
+        table.add_row(
+            node.id,
+            node.name,
+            node.kind,
+            node.status,
+            node.health,
+            ",".join(node.task_types) or "*",
+            node.last_seen.isoformat(timespec="seconds") if node.last_seen else "never",
+        )
+    return table
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    if value is None:
+        return ""
+    text = json.dumps(value, default=str)
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -1,0 +1,93 @@
+"""``conveyor worker``: run handlers from an importable module as a node."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import os
+import sys
+from collections.abc import Mapping
+from typing import Annotated, Any
+
+import typer
+
+from conveyor.cli import output
+from conveyor.worker.app import Worker
+from conveyor.worker.config import WorkerConfig
+from conveyor.worker.runner import run_worker
+
+
+def load_worker(spec: str | None, builtin: bool) -> Worker:
+    """``module``, ``module:attribute``: a Worker, or a mapping of task type -> handler."""
+    worker = Worker()
+    if spec:
+        # Like ``python -m``: modules next to where the command runs are importable.
+        sys.path.insert(0, os.getcwd())
+        module_name, _, attribute = spec.partition(":")
+        module = importlib.import_module(module_name)
+        target: Any = getattr(module, attribute) if attribute else _find_target(module)
+        if isinstance(target, Worker):
+            worker = target
+        elif isinstance(target, Mapping):
+            worker.include(target)
+        else:
+            raise typer.BadParameter(f"{spec} is neither a Worker nor a mapping of handlers")
+    if builtin:
+        from conveyor.handlers import build_handlers
+
+        for task_type, handler in build_handlers().items():
+            if task_type not in worker.handlers:
+                worker.add(task_type, handler)
+    if not worker.handlers:
+        raise typer.BadParameter("no handlers: name a module or pass --builtin")
+    return worker
+
+
+def _find_target(module: Any) -> Any:
+    for name in ("worker", "HANDLERS", "handlers"):
+        if hasattr(module, name):
+            return getattr(module, name)
+    for value in vars(module).values():
+        if isinstance(value, Worker):
+            return value
+    raise typer.BadParameter(f"{module.__name__} has no Worker (name it `worker`)")
+
+
+def worker(
+    module: Annotated[
+        str | None, typer.Argument(help="module[:attribute] holding a Worker or handlers")
+    ] = None,
+    node_id: Annotated[str | None, typer.Option(envvar="CONVEYOR_NODE_ID")] = None,
+    secret: Annotated[
+        str | None,
+        typer.Option(envvar="CONVEYOR_NODE_SECRET", help="prefer the environment variable"),
+    ] = None,
+    server: Annotated[str | None, typer.Option(envvar="CONVEYOR_SERVER_URL")] = None,
+    builtin: Annotated[bool, typer.Option("--builtin", help="add the built-in handlers")] = False,
+    concurrency: Annotated[int | None, typer.Option(help="tasks run at once")] = None,
+    sync_mode: Annotated[str | None, typer.Option(help="thread or process")] = None,
+    grace: Annotated[float | None, typer.Option(help="seconds to finish on SIGTERM")] = None,
+    poll_wait: Annotated[float | None, typer.Option(help="long-poll seconds")] = None,
+) -> None:
+    """Run a worker until SIGTERM/SIGINT (then finish running tasks and release the rest)."""
+    from conveyor.observability.logging import configure_logging
+
+    overrides: dict[str, Any] = {
+        "node_id": node_id,
+        "node_secret": secret,
+        "server_url": server,
+        "concurrency": concurrency,
+        "sync_mode": sync_mode,
+        "grace_seconds": grace,
+        "poll_wait_seconds": poll_wait,
+    }
+    config = WorkerConfig(**{k: v for k, v in overrides.items() if v is not None})
+    configure_logging(os.environ.get("CONVEYOR_LOG_LEVEL", "INFO"))
+    if not config.node_id or config.node_secret is None:
+        output.fail(
+            "a node id and secret are needed: --node-id and CONVEYOR_NODE_SECRET",
+            output.USAGE,
+            False,
+        )
+    handlers = load_worker(module, builtin)
+    asyncio.run(run_worker(handlers, config))

@@ -1,0 +1,39 @@
+"""The Python SDK: sync and async clients for the Conveyor API (no server imports)."""
+
+from conveyor.client.async_client import AsyncClient
+from conveyor.client.errors import (
+    ApiError,
+    AuthenticationError,
+    BadRequest,
+    Conflict,
+    ConnectionFailed,
+    ConveyorClientError,
+    NotFound,
+    PermissionDenied,
+    RateLimited,
+    ServiceUnavailable,
+)
+from conveyor.client.models import ClaimResult, Event, Node, Progress, Task
+from conveyor.client.retry import RetryPolicy
+from conveyor.client.sync_client import Client
+
+__all__ = [
+    "ApiError",
+    "AsyncClient",
+    "AuthenticationError",
+    "BadRequest",
+    "ClaimResult",
+    "Client",
+    "Conflict",
+    "ConnectionFailed",
+    "ConveyorClientError",
+    "Event",
+    "Node",
+    "NotFound",
+    "PermissionDenied",
+    "Progress",
+    "RateLimited",
+    "RetryPolicy",
+    "ServiceUnavailable",
+    "Task",
+]

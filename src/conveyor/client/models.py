@@ -1,0 +1,150 @@
+"""Typed views of the API's JSON answers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+TERMINAL = frozenset({"completed", "failed", "timeout", "cancelled"})
+
+
+def _time(value: Any) -> datetime | None:
+    return datetime.fromisoformat(value) if isinstance(value, str) else None
+
+
+@dataclass(frozen=True, slots=True)
+class Task:
+    id: str
+    task_type: str
+    status: str
+    version: int
+    params: dict[str, Any]
+    metadata: dict[str, Any]
+    attempts: int
+    max_attempts: int
+    result: Any
+    error: Any
+    owner_id: str | None
+    assigned_node_id: str | None
+    lease_owner: str | None
+    original_task_id: str | None
+    progress_seq: int
+    created_at: datetime | None
+    finished_at: datetime | None
+    raw: dict[str, Any] = field(repr=False, compare=False)
+
+    @property
+    def done(self) -> bool:
+        return self.status in TERMINAL
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Task:
+        return cls(
+            id=data["task_id"],
+            task_type=data["task_type"],
+            status=data["status"],
+            version=data["version"],
+            params=data.get("params") or {},
+            metadata=data.get("metadata") or {},
+            attempts=data.get("attempts", 0),
+            max_attempts=data.get("max_attempts", 1),
+            result=data.get("result"),
+            error=data.get("error"),
+            owner_id=data.get("owner_id"),
+            assigned_node_id=data.get("assigned_node_id"),
+            lease_owner=data.get("lease_owner"),
+            original_task_id=data.get("original_task_id"),
+            progress_seq=data.get("progress_seq", 0),
+            created_at=_time(data.get("created_at")),
+            finished_at=_time(data.get("finished_at")),
+            raw=data,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    task_id: str
+    seq: int
+    data: dict[str, Any]
+    timestamp: datetime | None
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Progress:
+        return cls(
+            data["task_id"], data["seq"], data.get("data") or {}, _time(data.get("timestamp"))
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One server-sent event: ``progress`` or ``status_change``."""
+
+    event: str
+    id: str | None
+    data: dict[str, Any]
+
+    @property
+    def final(self) -> bool:
+        return self.event == "status_change" and self.data.get("status") in TERMINAL
+
+
+@dataclass(frozen=True, slots=True)
+class FinishResult:
+    task_id: str
+    ok: bool
+    status: str | None
+    version: int | None
+    error: dict[str, Any] | None
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> FinishResult:
+        return cls(
+            data["task_id"], data["ok"], data.get("status"), data.get("version"), data.get("error")
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimResult:
+    tasks: list[Task]
+    finished: list[FinishResult]
+
+
+@dataclass(frozen=True, slots=True)
+class Heartbeat:
+    extended: list[str]
+    cancelled: list[str]
+    lost: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class Node:
+    id: str
+    name: str
+    kind: str
+    status: str
+    health: str
+    task_types: list[str]
+    labels: dict[str, str]
+    max_concurrency: int
+    url: str | None
+    last_seen: datetime | None
+    secret: str | None
+    raw: dict[str, Any] = field(repr=False, compare=False)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Node:
+        return cls(
+            id=data["node_id"],
+            name=data["name"],
+            kind=data["kind"],
+            status=data["status"],
+            health=data["health"],
+            task_types=data.get("task_types") or [],
+            labels=data.get("labels") or {},
+            max_concurrency=data.get("max_concurrency", 1),
+            url=data.get("url"),
+            last_seen=_time(data.get("last_seen")),
+            secret=data.get("node_secret"),
+            raw=data,
+        )

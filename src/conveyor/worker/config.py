@@ -1,0 +1,30 @@
+"""Worker settings, from arguments or ``CONVEYOR_*`` environment variables."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class WorkerConfig(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CONVEYOR_", extra="ignore")
+
+    server_url: str = "http://127.0.0.1:8080"
+    node_id: str | None = None
+    node_secret: SecretStr | None = None
+
+    concurrency: int = Field(default=8, ge=1, le=10000)
+    # How many tasks one claim may bring; by default the free slots.
+    batch_size: int | None = Field(default=None, ge=1, le=1000)
+    # Long-poll wait of an idle worker; short enough that shutdown is prompt.
+    poll_wait_seconds: float = Field(default=10.0, ge=0, le=60)
+    lease_seconds: int | None = Field(default=None, ge=1)
+    heartbeat_seconds: float = Field(default=10.0, gt=0)
+    grace_seconds: float = Field(default=30.0, ge=0)
+    # How sync handlers run: threads share memory, processes sidestep the GIL.
+    sync_mode: Literal["thread", "process"] = "thread"
+    # Results are held this long so several go out in one request.
+    finish_coalesce_seconds: float = Field(default=0.005, ge=0)
+    max_backoff_seconds: float = Field(default=5.0, gt=0)

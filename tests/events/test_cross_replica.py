@@ -1,0 +1,96 @@
+"""Two ``conveyor serve`` processes on one PostgreSQL: events and wake-ups cross over."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from conveyor.settings import normalise_database_url
+from tests.events.conftest import data, open_stream, seqs
+from tests.server import ADMIN, TEST_SECRET, Api, ServerProcess
+
+pytestmark = pytest.mark.postgres
+PROGRESS_COUNT = 200
+WAIT_SECONDS = 20.0
+
+
+@pytest.fixture
+async def replicas(postgres_url: str, tmp_path: Path) -> AsyncIterator[tuple[Api, Api]]:
+    env = {
+        "CONVEYOR_DATABASE_URL": normalise_database_url(postgres_url),
+        "CONVEYOR_JWT_SECRET": TEST_SECRET,
+        "CONVEYOR_ADMIN_USERNAME": ADMIN[0],
+        "CONVEYOR_ADMIN_PASSWORD": ADMIN[1],
+        "CONVEYOR_DATA_DIR": str(tmp_path),
+        "CONVEYOR_RATE_LIMITS_ENABLED": "false",
+        "CONVEYOR_LOG_LEVEL": "WARNING",
+    }
+    servers = [ServerProcess(env), ServerProcess(env)]
+    try:
+        await asyncio.gather(*[s.start() for s in servers])
+        a, b = Api(servers[0].url), Api(servers[1].url)
+        try:
+            yield a, b
+        finally:
+            await a.close()
+            await b.close()
+    finally:
+        for server in servers:
+            server.stop()
+
+
+async def test_progress_posted_on_b_reaches_a_subscriber_on_a_in_order(
+    replicas: tuple[Api, Api],
+) -> None:
+    a, b = replicas
+    admin = await b.admin_headers()
+    user = await b.user_headers("cross")
+    _, node = await b.new_node(admin, node_id="cross-node", task_types=["x"])
+    task = await b.submit(user, task_type="x")
+    (held,) = (await b.claim(node, task_types=["x"]))["tasks"]
+    path = f"/tasks/{task['task_id']}/events"
+    async with open_stream(a.base_url, path, user) as stream:
+        assert stream.status_code == 200
+
+        async def report() -> None:
+            for i in range(PROGRESS_COUNT):
+                r = await b.http.post(
+                    f"/tasks/{task['task_id']}/progress", json={"data": {"i": i}}, headers=node
+                )
+                assert r.status_code == 201, r.text
+
+        reporter = asyncio.create_task(report())
+        events = await stream.take(PROGRESS_COUNT)
+        await reporter
+        r = await b.http.post(
+            f"/tasks/{task['task_id']}/complete",
+            json={"version": held["version"], "result": "ok"},
+            headers=node,
+        )
+        assert r.status_code == 200, r.text
+        final = await stream.rest()
+    assert seqs(events) == list(range(1, PROGRESS_COUNT + 1))
+    assert [data(e)["data"]["i"] for e in events] == list(range(PROGRESS_COUNT))
+    assert [data(e)["status"] for e in final] == ["completed"]
+
+
+async def test_long_poll_claim_on_a_wakes_when_a_task_is_created_on_b(
+    replicas: tuple[Api, Api],
+) -> None:
+    a, b = replicas
+    admin = await a.admin_headers()
+    user = await b.user_headers("waker")
+    _, node = await a.new_node(admin, node_id="sleeper", task_types=["wake"])
+    started = time.monotonic()
+    claim = asyncio.create_task(a.claim(node, task_types=["wake"], wait_seconds=WAIT_SECONDS))
+    await asyncio.sleep(0.3)  # let the claim reach its wait; the test does not depend on it
+    task = await b.submit(user, task_type="wake")
+    body = await asyncio.wait_for(claim, WAIT_SECONDS + 10)
+    elapsed = time.monotonic() - started
+    assert [t["task_id"] for t in body["tasks"]] == [task["task_id"]]
+    # Promptly means well before the wait would have run out.
+    assert elapsed < WAIT_SECONDS / 4, elapsed

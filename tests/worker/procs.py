@@ -1,0 +1,106 @@
+"""Worker processes for tests: ``conveyor worker`` as a real subprocess."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class WorkerProcess:
+    proc: subprocess.Popen[bytes]
+    log: Path
+
+    def stderr(self) -> str:
+        return self.log.read_text(errors="replace")[-4000:]
+
+    async def wait_exit(self, timeout: float) -> int:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while self.proc.poll() is None:
+            if asyncio.get_running_loop().time() > deadline:
+                raise TimeoutError(f"worker still running; its log:\n{self.stderr()}")
+            await asyncio.sleep(0.05)
+        return int(self.proc.returncode)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def start_worker(
+    base_url: str,
+    node_id: str,
+    secret: str,
+    tmp: Path,
+    *args: str,
+    env: dict[str, str] | None = None,
+    module: str = "tests.worker.sample_handlers",
+) -> WorkerProcess:
+    log = tmp / f"worker-{node_id}-{len(list(tmp.glob('worker-*')))}.log"
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("CONVEYOR_")}
+    environment.update(
+        {
+            "CONVEYOR_SERVER_URL": base_url,
+            "CONVEYOR_NODE_ID": node_id,
+            "CONVEYOR_NODE_SECRET": secret,
+            "CONVEYOR_TEST_LOG": str(tmp / "runs.log"),
+            "CONVEYOR_POLL_WAIT_SECONDS": "1",
+            "PYTHONPATH": str(REPO),
+        }
+    )
+    environment.update(env or {})
+    handle = log.open("wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "conveyor.cli.main", "worker", module, *args],
+        cwd=REPO,
+        env=environment,
+        stdout=handle,
+        stderr=subprocess.STDOUT,
+    )
+    handle.close()
+    return WorkerProcess(proc, log)
+
+
+def runs(tmp: Path) -> list[tuple[str, str, str]]:
+    path = tmp / "runs.log"
+    if not path.exists():
+        return []
+    return [tuple(line.split()) for line in path.read_text().splitlines() if line]  # type: ignore[misc]
+
+
+def count(tmp: Path, event: str) -> Counter[str]:
+    return Counter(task for ev, task, _ in runs(tmp) if ev == event)
+
+
+async def wait_until(check: Any, timeout: float, what: str) -> Any:
+    """Poll a real condition until it holds; fail with ``what`` after ``timeout``."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        value = await check() if asyncio.iscoroutinefunction(check) else check()
+        if value:
+            return value
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
+async def task_states(
+    http: httpx.AsyncClient, headers: dict[str, str], ids: list[str]
+) -> dict[str, dict[str, Any]]:
+    states: dict[str, dict[str, Any]] = {}
+    for task_id in ids:
+        r = await http.get(f"/tasks/{task_id}", headers=headers)
+        assert r.status_code == 200, r.text
+        states[task_id] = r.json()
+    return states
