@@ -58,6 +58,16 @@ class Settings(BaseSettings):
     node_unhealthy_after_seconds: float = Field(default=30.0, gt=0)
     node_dead_after_seconds: float = Field(default=120.0, gt=0)
 
+    # Push nodes: health probes (``GET {url}/health``) and dispatch (``POST {url}/tasks``).
+    push_probe_healthy_seconds: float = Field(default=15.0, gt=0)
+    push_probe_failing_seconds: float = Field(default=2.0, gt=0)
+    push_probe_dead_seconds: float = Field(default=10.0, gt=0)
+    push_probe_timeout_seconds: float = Field(default=3.0, gt=0)
+    push_unhealthy_after_failures: int = Field(default=2, ge=1)
+    push_dead_after_failures: int = Field(default=6, ge=1)
+    push_request_timeout_seconds: float = Field(default=30.0, gt=0)
+    dispatch_concurrency: int = Field(default=64, ge=1, description="push requests in flight")
+
     # SSE keep-alive comments while a stream is idle; proxies close silent connections.
     sse_keepalive_seconds: float = Field(default=15.0, gt=0)
 

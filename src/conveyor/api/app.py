@@ -14,7 +14,9 @@ from conveyor.api.limits import BodySizeLimit
 from conveyor.api.routes import admin, artifacts, auth, events, nodes, ops, tasks, worker
 from conveyor.clock import Clock, SystemClock
 from conveyor.duties.base import DutyRunner
+from conveyor.duties.dispatch import PushDispatch
 from conveyor.duties.due import DueWakeups
+from conveyor.duties.health import NodeHealthDuty
 from conveyor.duties.leases import LeaseExpiry
 from conveyor.observability.logging import get_logger
 from conveyor.observability.metrics import Metrics
@@ -26,6 +28,8 @@ from conveyor.realtime.wakeup import Waker
 from conveyor.security.passwords import SecretHasher
 from conveyor.security.tokens import TokenService
 from conveyor.services.auth import AuthService
+from conveyor.services.dispatch import Dispatcher
+from conveyor.services.health import HealthService
 from conveyor.services.runtime import Runtime
 from conveyor.settings import Settings
 from conveyor.store.database import Database
@@ -39,19 +43,19 @@ API_PREFIX = "/api/v1"
 def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
     clock = clock or SystemClock()
     bus = create_event_bus(settings.database_url, settings.redis_url)
+    server_key = settings.resolved_jwt_secret()
     return Runtime(
         settings=settings,
         db=Database(settings.database_url, pool_size=settings.db_pool_size),
         clock=clock,
-        tokens=TokenService(
-            settings.resolved_jwt_secret(), settings.jwt_issuer, settings.jwt_audience, clock
-        ),
+        tokens=TokenService(server_key, settings.jwt_issuer, settings.jwt_audience, clock),
         hasher=SecretHasher(
             settings.argon2_memory_kib, settings.argon2_time_cost, settings.argon2_parallelism
         ),
         bus=bus,
         waker=Waker(bus),
         metrics=Metrics(),
+        server_key=server_key,
     )
 
 
@@ -84,8 +88,11 @@ def create_app(
     settings = settings or Settings()
     rt = build_runtime(settings, clock)
     services = Services.build(rt, build_limiter(settings))
+    health = HealthService(rt)
+    node_health = NodeHealthDuty(rt, health)
+    dispatch = PushDispatch(rt, Dispatcher(rt, services.worker, health))
     runner = DutyRunner(
-        [LeaseExpiry(rt), DueWakeups(rt)],
+        [LeaseExpiry(rt), DueWakeups(rt), node_health, dispatch],
         LeaderLock(rt.db, "duties"),
         rt.clock,
         settings.sweeper_interval_seconds,
@@ -102,6 +109,8 @@ def create_app(
         finally:
             if run_duties:
                 await runner.stop()
+            await dispatch.close()
+            await node_health.close()
             await rt.bus.close()
             if services.limiter is not None:
                 await services.limiter.close()

@@ -117,3 +117,17 @@ def delete(node_id: str, server: Server = None, as_json: AsJson = False) -> None
         output.emit_json({"deleted": node_id})
     else:
         output.console.print(f"deleted {node_id}")
+
+
+@app.command("cleanup")
+def cleanup(
+    dead_for: Annotated[int, typer.Option(help="seconds a node has been dead")] = 3600,
+    server: Server = None,
+    as_json: AsJson = False,
+) -> None:
+    """Remove nodes that have been dead for longer than --dead-for seconds."""
+    deleted = with_client(server, as_json, lambda c: c.cleanup_nodes(dead_for))
+    if as_json:
+        output.emit_json({"deleted": deleted})
+    else:
+        output.console.print(f"removed {len(deleted)} dead node(s): {' '.join(deleted) or '-'}")

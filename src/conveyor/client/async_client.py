@@ -420,8 +420,16 @@ class AsyncClient:
     async def update_node(self, node_id: str, **changes: Any) -> Node:
         return Node.from_json(await self.request("PATCH", f"/nodes/{node_id}", json_body=changes))
 
-    async def delete_node(self, node_id: str) -> None:
-        await self.request("DELETE", f"/nodes/{node_id}")
+    async def delete_node(self, node_id: str) -> list[str]:
+        """Remove a node; returns the ids of the tasks it held, now pending again."""
+        data = await self.request("DELETE", f"/nodes/{node_id}")
+        return list(data["released"]) if isinstance(data, dict) else []
+
+    async def cleanup_nodes(self, dead_for_seconds: int) -> list[str]:
+        """Remove nodes dead for longer than ``dead_for_seconds``; returns their ids."""
+        body = {"dead_for_seconds": dead_for_seconds}
+        data = await self.request("POST", "/nodes/cleanup", json_body=body)
+        return list(data["deleted"])
 
     async def stats(self) -> JsonDict:
         result: JsonDict = await self.request("GET", "/admin/stats")

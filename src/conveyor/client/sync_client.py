@@ -159,8 +159,11 @@ class Client:
     def update_node(self, node_id: str, **changes: Any) -> Node:
         return self._run(self.aio.update_node(node_id, **changes))
 
-    def delete_node(self, node_id: str) -> None:
-        self._run(self.aio.delete_node(node_id))
+    def delete_node(self, node_id: str) -> list[str]:
+        return self._run(self.aio.delete_node(node_id))
+
+    def cleanup_nodes(self, dead_for_seconds: int) -> list[str]:
+        return self._run(self.aio.cleanup_nodes(dead_for_seconds))
 
     def stats(self) -> JsonDict:
         return self._run(self.aio.stats())

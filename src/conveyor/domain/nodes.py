@@ -30,6 +30,7 @@ class Node:
     next_check_at: datetime | None
     created_at: datetime
     updated_at: datetime
+    secret_version: int = 1
 
     @property
     def can_claim(self) -> bool:

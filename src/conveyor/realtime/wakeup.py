@@ -50,7 +50,9 @@ class Waker:
     def _on_wake(self, _channel: str, message: Message) -> None:
         types = set(message.get("types") or ())
         for listener in self._listeners:
-            if listener.types & types:
+            # No types: the listener takes every type (a node registered without
+            # types, the push dispatcher).
+            if not listener.types or listener.types & types:
                 listener._wake()
 
     @asynccontextmanager

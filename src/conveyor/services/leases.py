@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from conveyor.domain.tasks import Task
 from conveyor.domain.transitions import Command, Event, decide
 from conveyor.services.runtime import Runtime
-from conveyor.services.unit import unit_of_work
+from conveyor.services.unit import Unit, unit_of_work
 from conveyor.store import tasks as task_store
 
 BATCH = 500
@@ -33,3 +34,23 @@ async def expire_leases(rt: Runtime, now: datetime, batch: int = BATCH) -> int:
         total += len(moved)
         if len(expired) < batch:
             return total
+
+
+async def release_node_leases(unit: Unit, rt: Runtime, node_id: str, event: Event) -> list[Task]:
+    """Put every task a node holds back through the state machine, in this unit.
+
+    ``Event.EXPIRE`` (a node declared dead) charges an attempt like a lapsed
+    lease: the task may be what killed the node, and attempts bound that.
+    ``Event.RELEASE`` (an admin deleting the node) charges none: the task did
+    nothing wrong, it was taken away from it.
+    """
+    now = rt.clock.now()
+    moved = []
+    for task in await task_store.leased_by(unit.conn, node_id):
+        cmd = Command(event, node_id=node_id)
+        tr = decide(task, cmd, now, rt.retry_policy, rt.rng)
+        updated = await task_store.apply_transition(unit.conn, tr)
+        if updated is not None:
+            moved.append(updated)
+    unit.outbox.status_changed(moved)
+    return moved

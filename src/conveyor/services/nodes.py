@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import builtins
 import re
 import secrets
 import uuid
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from conveyor.domain.access import Principal
 from conveyor.domain.nodes import Node
 from conveyor.domain.states import NodeHealth, NodeKind, NodeStatus
+from conveyor.domain.transitions import Event
 from conveyor.errors import Forbidden, InvalidInput, NotFound
+from conveyor.services.leases import release_node_leases
 from conveyor.services.runtime import Runtime
+from conveyor.services.unit import unit_of_work
 from conveyor.store import nodes as node_store
 
 NODE_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
@@ -41,8 +46,31 @@ class NodeChanges:
     rotate_secret: bool = False
 
 
-def new_secret() -> str:
-    return secrets.token_urlsafe(32)
+@dataclass(frozen=True, slots=True)
+class NodeView:
+    """A node with what it is doing: tasks held now, tasks it has completed."""
+
+    node: Node
+    in_flight: int
+    finished: int
+
+
+@dataclass(frozen=True, slots=True)
+class NodeFilter:
+    kind: NodeKind | None = None
+    status: NodeStatus | None = None
+    health: NodeHealth | None = None
+    task_type: str | None = None
+    label: tuple[str, str] | None = None
+
+    def admits(self, node: Node) -> bool:
+        """The filters a JSON column would make dialect-specific, applied here."""
+        # A node without types takes every type.
+        if self.task_type is not None and node.task_types and self.task_type not in node.task_types:
+            return False
+        if self.label is not None:
+            return node.labels.get(self.label[0]) == self.label[1]
+        return True
 
 
 class NodeService:
@@ -57,7 +85,11 @@ class NodeService:
             raise InvalidInput("invalid node id", details=[{"field": "node_id"}])
         if spec.kind is NodeKind.PUSH and not spec.url:
             raise InvalidInput("a push node needs a url", details=[{"field": "url"}])
-        secret = new_secret()
+        # Derived, not random, so the server can sign push requests with it. The
+        # first version is random so that a node deleted and registered again
+        # under the same id does not get its old secret back.
+        secret_version = secrets.randbelow(2**30) + 1
+        secret = self.rt.node_secret(node_id, secret_version)
         now = self.rt.clock.now()
         node = Node(
             id=node_id,
@@ -78,6 +110,7 @@ class NodeService:
             next_check_at=now,
             created_at=now,
             updated_at=now,
+            secret_version=secret_version,
         )
         async with self.rt.db.write() as conn:
             await node_store.create_node(conn, node)
@@ -91,16 +124,22 @@ class NodeService:
             raise NotFound(f"node {node_id} not found")
         return node
 
-    async def list(
-        self,
-        who: Principal,
-        kind: NodeKind | None = None,
-        status: NodeStatus | None = None,
-        health: NodeHealth | None = None,
-    ) -> list[Node]:
+    async def list(self, who: Principal, flt: NodeFilter | None = None) -> list[NodeView]:
         _require_admin(who)
+        flt = flt or NodeFilter()
         async with self.rt.db.read() as conn:
-            return await node_store.list_nodes(conn, kind=kind, status=status, health=health)
+            found = await node_store.list_nodes(
+                conn, kind=flt.kind, status=flt.status, health=flt.health
+            )
+            found = [n for n in found if flt.admits(n)]
+            counts = await node_store.task_counts(conn, [n.id for n in found])
+        return [NodeView(n, *counts[n.id]) for n in found]
+
+    async def view(self, who: Principal, node_id: str) -> NodeView:
+        node = await self.get(who, node_id)
+        async with self.rt.db.read() as conn:
+            counts = await node_store.task_counts(conn, [node.id])
+        return NodeView(node, *counts[node.id])
 
     async def update(
         self, who: Principal, node_id: str, changes: NodeChanges
@@ -114,15 +153,46 @@ class NodeService:
                 values[name] = value
         secret = None
         if changes.rotate_secret:
-            secret = new_secret()
-            values["secret_hash"] = await self.rt.hasher.ahash(secret)
+            values["bump_secret"] = True
         if changes.rotate_secret or changes.status is NodeStatus.DISABLED:
             values["bump_credentials"] = True
         async with self.rt.db.write() as conn:
             node = await node_store.update_node(conn, node_id, **values)
+            if node is not None and changes.rotate_secret:
+                # The new version is known only now; the row stays locked until
+                # commit, so the hash written matches the version written.
+                secret = self.rt.secret_of(node)
+                digest = await self.rt.hasher.ahash(secret)
+                node = await node_store.update_node(conn, node_id, secret_hash=digest)
         if node is None:
             raise NotFound(f"node {node_id} not found")
         return node, secret
+
+    async def delete(self, who: Principal, node_id: str) -> builtins.list[str]:
+        """Remove a node; the tasks it holds go back to pending at once.
+
+        Released (``Event.RELEASE``), not expired: no attempt is charged, because
+        an admin removing a node is no fault of the tasks it held.
+        """
+        _require_admin(who)
+        async with unit_of_work(self.rt) as unit:
+            released = await release_node_leases(unit, self.rt, node_id, Event.RELEASE)
+            if not await node_store.delete_node(unit.conn, node_id):
+                raise NotFound(f"node {node_id} not found")
+        return [t.id for t in released]
+
+    async def cleanup(self, who: Principal, dead_for_seconds: float) -> builtins.list[str]:
+        """Delete nodes dead and silent for longer than ``dead_for_seconds``."""
+        _require_admin(who)
+        cutoff = self.rt.clock.now() - timedelta(seconds=dead_for_seconds)
+        async with unit_of_work(self.rt) as unit:
+            stale = await node_store.dead_since(unit.conn, cutoff)
+            for node_id in stale:
+                # Declared dead, its leases were expired already; any taken since
+                # (a push node's late answer) are expired the same way.
+                await release_node_leases(unit, self.rt, node_id, Event.EXPIRE)
+                await node_store.delete_node(unit.conn, node_id)
+        return stale
 
 
 def _require_admin(who: Principal) -> None:

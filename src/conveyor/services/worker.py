@@ -8,9 +8,10 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from conveyor.domain.nodes import Node
+from conveyor.domain.states import NodeHealth
 from conveyor.domain.tasks import Progress, Task
-from conveyor.domain.transitions import Command, Event, conflict, decide
-from conveyor.errors import ConveyorError, Forbidden, NotFound
+from conveyor.domain.transitions import Command, Event, Transition, conflict, decide
+from conveyor.errors import Conflict, ConveyorError, Forbidden, NotFound
 from conveyor.services.runtime import Runtime
 from conveyor.services.unit import Unit, unit_of_work
 from conveyor.store import claim as claim_store
@@ -95,10 +96,25 @@ class WorkerService:
                 claimed = await self._claim_once(node, types, req)
         return claimed, finished
 
-    async def _claim_once(self, node: Node, types: list[str], req: ClaimInput) -> list[Task]:
+    async def claim_for_push(self, node: Node, max_tasks: int) -> list[Task]:
+        """The dispatcher claiming on a push node's behalf: the same claim, capacity
+        and drain rules, but no sign of life recorded and only while it is healthy."""
+        types = node.claimable_types(())
+        if types is None:
+            return []
+        return await self._claim_once(node, types, ClaimInput(max_tasks=max_tasks), push=True)
+
+    async def _claim_once(
+        self, node: Node, types: list[str], req: ClaimInput, *, push: bool = False
+    ) -> list[Task]:
         now = self.rt.clock.now()
         async with unit_of_work(self.rt) as unit:
-            fresh = await node_store.check_in(unit.conn, node.id, now)
+            if push:
+                fresh = await node_store.lock_node(unit.conn, node.id)
+                if fresh is None or fresh.health is not NodeHealth.HEALTHY:
+                    return []
+            else:
+                fresh = await node_store.check_in(unit.conn, node.id, now)
             if fresh is None or not fresh.can_claim:
                 return []
             held = await task_store.count_held(unit.conn, node.id)
@@ -120,13 +136,29 @@ class WorkerService:
         outcomes: list[FinishOutcome] = []
         async with unit_of_work(self.rt) as unit:
             current = await task_store.get_tasks(unit.conn, [f.task_id for f in finishes])
+            planned: dict[str, Transition] = {}
+            refused: dict[str, ConveyorError] = {}
             for item in finishes:
                 try:
+                    if item.task_id in planned:
+                        raise Conflict("the same task is finished twice in one request")
                     task = self._visible(node, current.get(item.task_id), item.task_id)
-                    done = await self._apply(unit, task, item.command(node.id), now)
-                    outcomes.append(FinishOutcome(item.task_id, True, done))
+                    cmd = item.command(node.id)
+                    planned[item.task_id] = decide(
+                        task, cmd, now, self.rt.retry_policy, self.rt.rng
+                    )
                 except ConveyorError as exc:
-                    outcomes.append(FinishOutcome(item.task_id, False, error=exc))
+                    refused.setdefault(item.task_id, exc)
+            done = await task_store.apply_transitions(unit.conn, list(planned.values()))
+            unit.outbox.status_changed(done.values())
+            for item in finishes:
+                if item.task_id in refused:
+                    outcomes.append(FinishOutcome(item.task_id, False, error=refused[item.task_id]))
+                elif item.task_id in done:
+                    outcomes.append(FinishOutcome(item.task_id, True, done[item.task_id]))
+                else:
+                    error = conflict(current[item.task_id], "the task changed meanwhile")
+                    outcomes.append(FinishOutcome(item.task_id, False, error=error))
         for outcome in outcomes:
             if outcome.task is not None:
                 self.rt.metrics.tasks_finished_total.labels(

@@ -6,15 +6,16 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, func, insert, or_, select, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import IntegrityError
 
 from conveyor.domain.nodes import Node
-from conveyor.domain.states import NodeHealth, NodeKind, NodeStatus
+from conveyor.domain.states import NodeHealth, NodeKind, NodeStatus, TaskStatus
 from conveyor.errors import Conflict
 from conveyor.store.database import Connection
-from conveyor.store.schema import nodes
+from conveyor.store.schema import nodes, tasks
+from conveyor.store.tasks import timestamp
 
 
 def row_to_node(row: RowMapping) -> Node:
@@ -37,6 +38,7 @@ def row_to_node(row: RowMapping) -> Node:
         next_check_at=row["next_check_at"],
         created_at=row["created_at"],
         updated_at=row["updated_at"],
+        secret_version=row["secret_version"],
     )
 
 
@@ -60,6 +62,7 @@ async def create_node(conn: Connection, node: Node) -> Node:
         "next_check_at": node.next_check_at,
         "created_at": node.created_at,
         "updated_at": node.updated_at,
+        "secret_version": node.secret_version,
     }
     try:
         await conn.execute(insert(nodes).values(**values))
@@ -91,9 +94,15 @@ async def list_nodes(
 
 
 async def update_node(conn: Connection, node_id: str, **values: Any) -> Node | None:
-    """Write the given columns (enums as their values); ``bump_credentials`` ends old tokens."""
+    """Write the given columns (enums as their values).
+
+    ``bump_credentials`` ends old tokens; ``bump_secret`` moves to the next derived
+    secret (the caller then stores its hash in the same transaction).
+    """
     if values.pop("bump_credentials", False):
         values["credential_version"] = nodes.c.credential_version + 1
+    if values.pop("bump_secret", False):
+        values["secret_version"] = nodes.c.secret_version + 1
     plain = {k: getattr(v, "value", v) for k, v in values.items()}
     stmt = update(nodes).where(nodes.c.id == node_id).values(**plain).returning(*nodes.c)
     row = (await conn.execute(stmt)).mappings().first()
@@ -130,3 +139,95 @@ async def check_in(conn: Connection, node_id: str, now: datetime) -> Node | None
     )
     row = (await conn.execute(stmt)).mappings().first()
     return row_to_node(row) if row else None
+
+
+def _heard_at() -> Any:
+    """When a node was last heard from; a node never heard from counts from creation."""
+    return func.coalesce(nodes.c.last_seen, nodes.c.created_at)
+
+
+async def lock_node(conn: Connection, node_id: str) -> Node | None:
+    """Read a node row-locked (PostgreSQL) without recording a sign of life.
+
+    The dispatcher claims on a push node's behalf: like ``check_in`` it must
+    serialise claims for one node, but it is no proof the node is alive.
+    """
+    stmt = select(nodes).where(nodes.c.id == node_id)
+    if conn.dialect.name == "postgresql":
+        stmt = stmt.with_for_update()
+    row = (await conn.execute(stmt)).mappings().first()
+    return row_to_node(row) if row else None
+
+
+async def mark_silent_pull_nodes(
+    conn: Connection, cutoff: datetime, from_health: Sequence[NodeHealth], to: NodeHealth
+) -> list[str]:
+    """Move pull nodes not heard from since ``cutoff`` to ``to``; returns their ids."""
+    stmt = (
+        update(nodes)
+        .where(
+            nodes.c.kind == NodeKind.PULL.value,
+            nodes.c.health.in_([h.value for h in from_health]),
+            _heard_at() < timestamp(cutoff),
+        )
+        .values(health=to.value)
+        .returning(nodes.c.id)
+    )
+    return list((await conn.execute(stmt)).scalars())
+
+
+async def push_nodes_due(conn: Connection, now: datetime, limit: int) -> list[Node]:
+    """Push nodes whose next health probe is due (disabled ones are left alone)."""
+    stmt = (
+        select(nodes)
+        .where(
+            nodes.c.kind == NodeKind.PUSH.value,
+            nodes.c.status != NodeStatus.DISABLED.value,
+            or_(nodes.c.next_check_at.is_(None), nodes.c.next_check_at <= timestamp(now)),
+        )
+        .order_by(nodes.c.next_check_at)
+        .limit(limit)
+    )
+    return [row_to_node(row) for row in (await conn.execute(stmt)).mappings()]
+
+
+async def add_failure(conn: Connection, node_id: str) -> int | None:
+    """Count one more consecutive failure, atomically; returns the new count."""
+    stmt = (
+        update(nodes)
+        .where(nodes.c.id == node_id)
+        .values(consecutive_failures=nodes.c.consecutive_failures + 1)
+        .returning(nodes.c.consecutive_failures)
+    )
+    count = (await conn.execute(stmt)).scalar()
+    return None if count is None else int(count)
+
+
+async def dead_since(conn: Connection, cutoff: datetime) -> list[str]:
+    """Ids of dead nodes not heard from since ``cutoff``."""
+    stmt = select(nodes.c.id).where(
+        nodes.c.health == NodeHealth.DEAD.value, _heard_at() < timestamp(cutoff)
+    )
+    return list((await conn.execute(stmt)).scalars())
+
+
+async def task_counts(conn: Connection, node_ids: Sequence[str]) -> dict[str, tuple[int, int]]:
+    """Per node: tasks it holds in progress, and tasks it completed.
+
+    A completed task keeps its ``lease_owner``: that is who finished it. Both
+    counts read partial indexes (in progress, completed) only.
+    """
+    counts = {node_id: (0, 0) for node_id in node_ids}
+    if not node_ids:
+        return counts
+    for position, status in enumerate((TaskStatus.IN_PROGRESS, TaskStatus.COMPLETED)):
+        stmt = (
+            select(tasks.c.lease_owner, func.count())
+            .where(tasks.c.status == status.value, tasks.c.lease_owner.in_(list(node_ids)))
+            .group_by(tasks.c.lease_owner)
+        )
+        for owner, count in (await conn.execute(stmt)).all():
+            pair = list(counts[owner])
+            pair[position] = int(count)
+            counts[owner] = (pair[0], pair[1])
+    return counts

@@ -68,6 +68,10 @@ nodes = Table(
     Column("health", String(16), nullable=False),
     Column("secret_hash", Text, nullable=False),
     Column("credential_version", Integer, nullable=False, server_default=text("1")),
+    # The node secret is derived from the server key, the id and this version
+    # (security/node_secrets.py). It is its own counter, not credential_version,
+    # because disabling a node ends its tokens but must not change its secret.
+    Column("secret_version", Integer, nullable=False, server_default=text("1")),
     Column("last_seen", UTCDateTime()),
     Column("load", json_type()),
     Column("consecutive_failures", Integer, nullable=False, server_default=text("0")),
@@ -138,6 +142,13 @@ tasks = Table(
         postgresql_where=text("status = 'in_progress'"),
     ),
     Index("ix_tasks_original", "original_task_id"),
+    # Per-node finished counts in the registry listing read only completed rows.
+    Index(
+        "ix_tasks_completed_by",
+        "lease_owner",
+        sqlite_where=text("status = 'completed'"),
+        postgresql_where=text("status = 'completed'"),
+    ),
 )
 
 task_progress = Table(

@@ -9,15 +9,19 @@ from fastapi import APIRouter, Query
 from conveyor.api.deps import AdminPrincipal, ServicesDep
 from conveyor.api.errors import error_responses
 from conveyor.api.schemas.nodes import (
+    NodeCleanup,
+    NodeCleanupResult,
     NodeCreate,
     NodeCreated,
+    NodeDeleted,
     NodeList,
     NodeOut,
     NodeUpdate,
     NodeUpdated,
 )
 from conveyor.domain.states import NodeHealth, NodeKind, NodeStatus
-from conveyor.services.nodes import NodeChanges, NodeSpec
+from conveyor.errors import InvalidInput
+from conveyor.services.nodes import NodeChanges, NodeFilter, NodeSpec
 
 router = APIRouter(prefix="/nodes", tags=["nodes"], responses=error_responses(400, 401, 403, 404))
 
@@ -48,14 +52,42 @@ async def list_nodes(
     kind: Annotated[NodeKind | None, Query()] = None,
     status: Annotated[NodeStatus | None, Query()] = None,
     health: Annotated[NodeHealth | None, Query()] = None,
+    task_type: Annotated[str | None, Query(max_length=100)] = None,
+    label: Annotated[str | None, Query(max_length=200, description="key=value")] = None,
 ) -> NodeList:
-    nodes = await services.nodes.list(who, kind, status, health)
-    return NodeList(nodes=[NodeOut.of(n) for n in nodes])
+    """Nodes with their health, tasks held now (``in_flight``) and completed (``finished``)."""
+    flt = NodeFilter(kind, status, health, task_type, _label(label))
+    views = await services.nodes.list(who, flt)
+    return NodeList(nodes=[NodeOut.view(v) for v in views])
+
+
+def _label(raw: str | None) -> tuple[str, str] | None:
+    if raw is None:
+        return None
+    key, sep, value = raw.partition("=")
+    if not sep or not key:
+        raise InvalidInput("label must be key=value", details=[{"field": "label"}])
+    return key, value
+
+
+@router.post("/cleanup")
+async def cleanup_nodes(
+    body: NodeCleanup, who: AdminPrincipal, services: ServicesDep
+) -> NodeCleanupResult:
+    """Delete nodes that have been dead for longer than ``dead_for_seconds``."""
+    return NodeCleanupResult(deleted=await services.nodes.cleanup(who, body.dead_for_seconds))
 
 
 @router.get("/{node_id}")
 async def get_node(node_id: str, who: AdminPrincipal, services: ServicesDep) -> NodeOut:
-    return NodeOut.of(await services.nodes.get(who, node_id))
+    return NodeOut.view(await services.nodes.view(who, node_id))
+
+
+@router.delete("/{node_id}")
+async def delete_node(node_id: str, who: AdminPrincipal, services: ServicesDep) -> NodeDeleted:
+    """Remove a node; the tasks it holds go back to pending at once (no attempt charged)."""
+    released = await services.nodes.delete(who, node_id)
+    return NodeDeleted(node_id=node_id, released=released)
 
 
 @router.patch("/{node_id}")

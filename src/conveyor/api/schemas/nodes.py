@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field, StrictBool, StrictInt
 from conveyor.api.schemas.common import Identifier, Labels, Strict, TaskType, Text
 from conveyor.domain.nodes import Node
 from conveyor.domain.states import NodeKind, NodeStatus
+from conveyor.services.nodes import NodeView
 
 Url = Annotated[Text, Field(max_length=2000, pattern=r"^https?://")]
 
@@ -48,7 +49,16 @@ class NodeOut(BaseModel):
     health: str
     last_seen: datetime | None
     load: dict[str, Any] | None
+    consecutive_failures: int
     created_at: datetime
+    in_flight: int | None = None
+    finished: int | None = None
+
+    @classmethod
+    def view(cls, view: NodeView) -> NodeOut:
+        return cls.of(view.node).model_copy(
+            update={"in_flight": view.in_flight, "finished": view.finished}
+        )
 
     @classmethod
     def of(cls, node: Node) -> NodeOut:
@@ -65,6 +75,7 @@ class NodeOut(BaseModel):
             health=node.health.value,
             last_seen=node.last_seen,
             load=node.load,
+            consecutive_failures=node.consecutive_failures,
             created_at=node.created_at,
         )
 
@@ -79,3 +90,16 @@ class NodeUpdated(NodeOut):
 
 class NodeList(BaseModel):
     nodes: list[NodeOut]
+
+
+class NodeCleanup(Strict):
+    dead_for_seconds: Annotated[StrictInt, Field(ge=0, le=10**9)]
+
+
+class NodeCleanupResult(BaseModel):
+    deleted: list[str]
+
+
+class NodeDeleted(BaseModel):
+    node_id: str
+    released: list[str]
