@@ -48,14 +48,13 @@ def test_settings(database_url: str, data_dir: Path, **overrides: Any) -> Settin
 
 
 @asynccontextmanager
-async def serve_app(
-    settings: Settings, clock: Clock | None = None, run_duties: bool = True
+async def serve_asgi(
+    app: Any, port: int | None = None, *, lifespan: str = "off"
 ) -> AsyncIterator[str]:
-    """Run the app on a free port in this event loop; yields its base URL."""
-    port = free_port()
-    app = create_app(settings, clock=clock, run_duties=run_duties)
+    """Any ASGI app under uvicorn on a loopback port, in this event loop; yields its URL."""
+    port = port or free_port()
     config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_config=None, access_log=False, lifespan="on"
+        app, host="127.0.0.1", port=port, log_config=None, access_log=False, lifespan=lifespan
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
@@ -68,6 +67,16 @@ async def serve_app(
     finally:
         server.should_exit = True
         await task
+
+
+@asynccontextmanager
+async def serve_app(
+    settings: Settings, clock: Clock | None = None, run_duties: bool = True
+) -> AsyncIterator[str]:
+    """The Conveyor app on a free port in this event loop; yields its base URL."""
+    app = create_app(settings, clock=clock, run_duties=run_duties)
+    async with serve_asgi(app, lifespan="on") as url:
+        yield url
 
 
 def server_env(settings_env: dict[str, str]) -> dict[str, str]:

@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import pytest
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -22,7 +21,7 @@ from conveyor.client import (
     RetryPolicy,
 )
 from conveyor.client.errors import BadRequest, Conflict
-from tests.server import ADMIN, Api, free_port
+from tests.server import ADMIN, Api, free_port, serve_asgi
 
 FAST_RETRY = RetryPolicy(attempts=4, base_seconds=0.01, max_seconds=0.05)
 
@@ -126,33 +125,5 @@ async def flaky_server(statuses: list[int]) -> AsyncIterator[tuple[str, list[int
         )
 
     app = Starlette(routes=[Route("/api/v1/tasks/{task_id}", endpoint)])
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, port=port, log_config=None, lifespan="off"))
-    runner = asyncio.create_task(server.serve())
-    while not server.started:
-        if runner.done():
-            runner.result()
-        await asyncio.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}", served
-    finally:
-        server.should_exit = True
-        await runner
-
-
-async def test_transient_statuses_are_retried_and_others_are_not() -> None:
-    async with flaky_server([503, 429, 502]) as (url, served):
-        async with AsyncClient(url, token="t", retry=FAST_RETRY) as client:
-            task = await client.get("t1")
-        assert task.id == "t1" and served == [503, 429, 502, 200]
-    async with flaky_server([503] * 10) as (url, served):
-        async with AsyncClient(url, token="t", retry=FAST_RETRY) as client:
-            with pytest.raises(Exception) as failure:
-                await client.get("t1")
-        assert getattr(failure.value, "status_code", None) == 503
-        assert len(served) == FAST_RETRY.attempts
-    async with flaky_server([400]) as (url, served):
-        async with AsyncClient(url, token="t", retry=FAST_RETRY) as client:
-            with pytest.raises(BadRequest):
-                await client.get("t1")
-        assert served == [400], "a client error is never retried"
+    async with serve_asgi(app) as url:
+        yield url, served

@@ -22,8 +22,8 @@ from conveyor.security.signing import (
     verify,
 )
 from conveyor.worker.context import HandlerError
-from tests.handlers.conftest import make_run, serve_asgi
-from tests.server import free_port
+from tests.handlers.conftest import make_run
+from tests.server import free_port, serve_asgi
 
 SECRET = "webhook-secret-" + "y" * 20
 

@@ -15,7 +15,8 @@ from starlette.routing import Route
 
 from conveyor.handlers import HandlerSettings, build_handlers
 from conveyor.worker.context import HandlerError
-from tests.handlers.conftest import NodeSide, make_run, serve_asgi
+from tests.handlers.conftest import NodeSide, make_run
+from tests.server import serve_asgi
 
 
 def image_bytes(size: tuple[int, int], fmt: str, mode: str = "RGB") -> bytes:

@@ -12,8 +12,8 @@ import pytest
 
 from conveyor.client.pushkit import ACCEPTED, PushContext, push_app
 from conveyor.security.signing import sign
-from tests.push.servers import broken_app, dropping_server, serve_asgi
-from tests.server import Api, free_port
+from tests.push.servers import broken_app, dropping_server
+from tests.server import Api, free_port, serve_asgi
 
 
 async def _push_node(api: Api, admin: dict[str, str], node_id: str, **spec: Any) -> tuple[int, str]:
