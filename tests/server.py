@@ -79,6 +79,20 @@ async def serve_app(
         yield url
 
 
+def process_settings(database_url: str, data_dir: Path, **extra: str) -> dict[str, str]:
+    """The ``CONVEYOR_*`` variables a ``conveyor serve`` subprocess of the tests runs with."""
+    return {
+        "CONVEYOR_DATABASE_URL": database_url,
+        "CONVEYOR_DATA_DIR": str(data_dir),
+        "CONVEYOR_JWT_SECRET": TEST_SECRET,
+        "CONVEYOR_ADMIN_USERNAME": ADMIN[0],
+        "CONVEYOR_ADMIN_PASSWORD": ADMIN[1],
+        "CONVEYOR_RATE_LIMITS_ENABLED": "false",
+        "CONVEYOR_LOG_LEVEL": "WARNING",
+        **extra,
+    }
+
+
 def server_env(settings_env: dict[str, str]) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CONVEYOR_")}
     env.update(settings_env)

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
-from tests.server import Api
+from conveyor.clock import ManualClock
+from tests.server import Api, serve_app
+from tests.server import test_settings as settings_for
 
 
 async def _setup(api: Api) -> tuple[dict[str, str], dict[str, str], str, dict[str, str]]:
@@ -147,11 +150,11 @@ async def test_lease_expiry_recovers_then_times_out(api: Api) -> None:
     status = await _wait_status(api, user, task["task_id"], {"pending"})
     assert status["attempts"] == 1 and status["error"]["code"] == "lease_expired"
     await api.claim(node, lease_seconds=1)
-    await asyncio.sleep(1.1)
+    # The second expiry spends the last attempt: the sweeper ends the task.
+    final = await _wait_status(api, user, task["task_id"], {"timeout"})
+    assert final["attempts"] == 2 and final["lease_owner"] is None
     r = await api.http.post("/admin/timeouts/process", headers=admin)
-    assert r.status_code == 200
-    final = (await api.http.get(f"/tasks/{task['task_id']}", headers=user)).json()
-    assert final["status"] == "timeout" and final["attempts"] == 2
+    assert r.status_code == 200 and r.json() == {"expired": 0}, "nothing left to expire"
 
 
 async def _wait_status(
@@ -222,3 +225,26 @@ async def test_admin_stats_and_ops_endpoints(api: Api) -> None:
     assert "conveyor_tasks_created_total" in metrics.text
     docs = await api.http.get(f"{base}/openapi.json")
     assert "/api/v1/worker/claim" in docs.json()["paths"]
+
+
+async def test_manual_timeout_processing_expires_overdue_leases(
+    database_url: str, tmp_path: Path
+) -> None:
+    """``POST /admin/timeouts/process`` alone, with no sweeper and a clock we move."""
+    clock = ManualClock()
+    settings = settings_for(database_url, tmp_path)
+    async with serve_app(settings, clock=clock, run_duties=False) as base_url:
+        api = Api(base_url)
+        try:
+            admin, user, _, node = await _setup(api)
+            task = await api.submit(user, max_attempts=3)
+            await api.claim(node, lease_seconds=5)
+            r = await api.http.post("/admin/timeouts/process", headers=admin)
+            assert r.json() == {"expired": 0}, "the lease has not run out yet"
+            clock.advance(6)
+            r = await api.http.post("/admin/timeouts/process", headers=admin)
+            assert r.json() == {"expired": 1}
+            back = (await api.http.get(f"/tasks/{task['task_id']}", headers=user)).json()
+            assert (back["status"], back["attempts"], back["lease_owner"]) == ("pending", 1, None)
+        finally:
+            await api.close()

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 
 from conveyor.settings import normalise_database_url
-from tests.server import ADMIN, TEST_SECRET, Api, ServerProcess
+from tests.server import Api, ServerProcess, process_settings
 
 TOTAL = 2000
 CLAIMERS = 8
@@ -101,15 +101,7 @@ async def test_duplicate_completes_exactly_one_wins(api: Api) -> None:
 
 async def test_claimers_across_server_processes(postgres_url: str, tmp_path: Path) -> None:
     """Three ``conveyor serve`` processes on one PostgreSQL: still each task once."""
-    env = {
-        "CONVEYOR_DATABASE_URL": normalise_database_url(postgres_url),
-        "CONVEYOR_JWT_SECRET": TEST_SECRET,
-        "CONVEYOR_ADMIN_USERNAME": ADMIN[0],
-        "CONVEYOR_ADMIN_PASSWORD": ADMIN[1],
-        "CONVEYOR_DATA_DIR": str(tmp_path),
-        "CONVEYOR_RATE_LIMITS_ENABLED": "false",
-        "CONVEYOR_LOG_LEVEL": "WARNING",
-    }
+    env = process_settings(normalise_database_url(postgres_url), tmp_path)
     servers = [ServerProcess(env) for _ in range(3)]
     try:
         await asyncio.gather(*[s.start() for s in servers])

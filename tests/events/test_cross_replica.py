@@ -11,7 +11,7 @@ import pytest
 
 from conveyor.settings import normalise_database_url
 from tests.events.conftest import data, open_stream, seqs
-from tests.server import ADMIN, TEST_SECRET, Api, ServerProcess
+from tests.server import Api, ServerProcess, process_settings
 
 pytestmark = pytest.mark.postgres
 PROGRESS_COUNT = 200
@@ -20,15 +20,7 @@ WAIT_SECONDS = 20.0
 
 @pytest.fixture
 async def replicas(postgres_url: str, tmp_path: Path) -> AsyncIterator[tuple[Api, Api]]:
-    env = {
-        "CONVEYOR_DATABASE_URL": normalise_database_url(postgres_url),
-        "CONVEYOR_JWT_SECRET": TEST_SECRET,
-        "CONVEYOR_ADMIN_USERNAME": ADMIN[0],
-        "CONVEYOR_ADMIN_PASSWORD": ADMIN[1],
-        "CONVEYOR_DATA_DIR": str(tmp_path),
-        "CONVEYOR_RATE_LIMITS_ENABLED": "false",
-        "CONVEYOR_LOG_LEVEL": "WARNING",
-    }
+    env = process_settings(normalise_database_url(postgres_url), tmp_path)
     servers = [ServerProcess(env), ServerProcess(env)]
     try:
         await asyncio.gather(*[s.start() for s in servers])
@@ -87,7 +79,10 @@ async def test_long_poll_claim_on_a_wakes_when_a_task_is_created_on_b(
     _, node = await a.new_node(admin, node_id="sleeper", task_types=["wake"])
     started = time.monotonic()
     claim = asyncio.create_task(a.claim(node, task_types=["wake"], wait_seconds=WAIT_SECONDS))
-    await asyncio.sleep(0.3)  # let the claim reach its wait; the test does not depend on it
+    # Give the claim time to reach its wait, and prove it did: were it not waiting
+    # yet, the task below would be found by its first look, not by a wake-up.
+    await asyncio.sleep(0.3)
+    assert not claim.done(), "the claim should be parked in its long-poll"
     task = await b.submit(user, task_type="wake")
     body = await asyncio.wait_for(claim, WAIT_SECONDS + 10)
     elapsed = time.monotonic() - started

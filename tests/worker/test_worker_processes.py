@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 
-from tests.server import ADMIN, TEST_SECRET, Api, ServerProcess
+from tests.server import Api, ServerProcess, process_settings
 from tests.worker.procs import count, runs, start_worker, wait_until
 
 TYPES = ["echo", "slow", "sync_slow", "boom", "refuse"]
@@ -188,15 +188,11 @@ async def test_sigterm_after_grace_releases_unfinished_tasks(api: Api, tmp_path:
 
 
 async def test_workers_survive_a_server_restart(tmp_path: Path) -> None:
-    env = {
-        "CONVEYOR_DATABASE_URL": f"sqlite:///{tmp_path / 'restart.db'}",
-        "CONVEYOR_DATA_DIR": str(tmp_path / "data"),
-        "CONVEYOR_JWT_SECRET": TEST_SECRET,
-        "CONVEYOR_ADMIN_USERNAME": ADMIN[0],
-        "CONVEYOR_ADMIN_PASSWORD": ADMIN[1],
-        "CONVEYOR_RATE_LIMITS_ENABLED": "false",
-        "CONVEYOR_SWEEPER_INTERVAL_SECONDS": "0.5",
-    }
+    env = process_settings(
+        f"sqlite:///{tmp_path / 'restart.db'}",
+        tmp_path / "data",
+        CONVEYOR_SWEEPER_INTERVAL_SECONDS="0.5",
+    )
     server = ServerProcess(env)
     await server.start()
     api = Api(server.url)
