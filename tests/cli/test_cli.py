@@ -143,3 +143,65 @@ async def test_demo_runs_to_its_summary(tmp_path: Path) -> None:
     assert by_label["count pinned to node 2"]["nodes"] == ["demo-node-2"]
     assert len(summary["artifact_urls"]) >= 3, "report (csv, html) and the resized image"
     assert Path(summary["artifact_folder"]).is_dir()
+
+
+async def _finish_when_claimed(api: Api, node: dict[str, str], outcome: str) -> None:
+    """Play the worker: claim the task once it exists, report progress, finish it."""
+    for _ in range(200):
+        tasks = (await api.claim(node, wait_seconds=5))["tasks"]
+        if tasks:
+            break
+    (task,) = tasks
+    for percent in (25, 75):
+        r = await api.http.post(
+            f"/tasks/{task['task_id']}/progress",
+            json={"data": {"percent": percent}},
+            headers=node,
+        )
+        assert r.status_code == 201, r.text
+    body = (
+        {"version": task["version"], "result": {"ok": True}}
+        if outcome == "complete"
+        else {"version": task["version"], "error": {"message": "no"}, "retryable": False}
+    )
+    r = await api.http.post(f"/tasks/{task['task_id']}/{outcome}", json=body, headers=node)
+    assert r.status_code == 200, r.text
+
+
+async def test_watch_streams_events_and_submit_wait_exit_codes(api: Api, tmp_path: Path) -> None:
+    admin = await api.admin_headers()
+    await api.user_headers("alice")
+    _, node = await api.new_node(admin, node_id="w", task_types=["echo"])
+    code, _, _ = await conveyor(
+        tmp_path,
+        "login",
+        "--server",
+        api.base_url,
+        "--username",
+        "alice",
+        "--password",
+        "user-password-1",
+    )
+    assert code == 0
+
+    task = await api.submit(await api.user_headers("alice"), task_type="echo")
+    worker = asyncio.create_task(_finish_when_claimed(api, node, "complete"))
+    code, out, err = await conveyor(tmp_path, "watch", task["task_id"], "--json", "--timeout", "60")
+    await worker
+    assert code == 0, err
+    events = [json.loads(line) for line in out.splitlines()]
+    progress = [e["data"]["data"]["percent"] for e in events if e["event"] == "progress"]
+    assert progress == [25, 75]
+    assert events[-1]["event"] == "status_change"
+    assert events[-1]["data"]["status"] == "completed"
+
+    worker = asyncio.create_task(_finish_when_claimed(api, node, "fail"))
+    code, out, err = await conveyor(
+        tmp_path, "submit", "echo", "--wait", "--json", "--timeout", "60"
+    )
+    await worker
+    assert code == 7, err
+    assert parsed(out)["status"] == "failed", "the task's final state is printed"
+
+    code, out, _ = await conveyor(tmp_path, "submit", "echo", "--wait", "--json", "--timeout", "1")
+    assert code == 8 and parsed(out)["error"]["code"] == "timeout"

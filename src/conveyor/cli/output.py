@@ -43,6 +43,11 @@ def emit_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, default=str, indent=2) + "\n")
 
 
+def emit_json_line(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, default=str) + "\n")
+    sys.stdout.flush()
+
+
 def fail(message: str, code: int, as_json: bool, error_code: str = "error") -> NoReturn:
     if as_json:
         emit_json({"error": {"code": error_code, "message": message}})

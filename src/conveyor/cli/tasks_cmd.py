@@ -187,6 +187,11 @@ def watch(
     """Follow a task live (progress bar fed by its event stream) until it ends."""
 
     async def follow(client: AsyncClient) -> Task:
+        if as_json:
+            # One JSON object per line (JSON Lines), nothing else on stdout.
+            async for event in client.events(task_id):
+                output.emit_json_line({"event": event.event, "id": event.id, "data": event.data})
+            return await client.get(task_id)
         bar = Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
@@ -195,10 +200,8 @@ def watch(
             TimeElapsedColumn(),
         )
         row = bar.add_task(task_id[:12], total=100, status="")
-        with Live(bar, console=output.console, transient=as_json, refresh_per_second=10):
+        with Live(bar, console=output.console, refresh_per_second=10):
             async for event in client.events(task_id):
-                if as_json:
-                    output.emit_json({"event": event.event, "id": event.id, "data": event.data})
                 _show_event(bar, row, event)
         return await client.get(task_id)
 
