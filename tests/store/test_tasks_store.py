@@ -120,9 +120,12 @@ async def test_leases_expire_extend_and_progress_numbers(db: Database) -> None:
         later = NOW + timedelta(seconds=20)
         assert await task_store.extend_leases(conn, "n1", held, later) == {t.id for t in held}
         assert not await task_store.expired_leases(conn, later + timedelta(seconds=4), 10)
-        seqs = [await task_store.bump_progress(conn, held[0], "n1", later) for _ in range(3)]
+        seqs = [await task_store.bump_progress(conn, held[0].id, "n1", later) for _ in range(3)]
         assert seqs == [1, 2, 3]
-        assert await task_store.bump_progress(conn, held[0], "n2", later) is None
+        bumped = await task_store.get_task(conn, held[0].id)
+        assert bumped is not None
+        assert bumped.lease_expires_at == later + timedelta(seconds=held[0].lease_seconds or 0)
+        assert await task_store.bump_progress(conn, held[0].id, "n2", later) is None
         for seq in seqs:
             await progress_store.append(conn, held[0].id, seq, {"pct": seq}, later)
         history = await progress_store.history(conn, held[0].id, 1, 10)

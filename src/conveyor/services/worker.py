@@ -189,9 +189,11 @@ class WorkerService:
     async def progress(self, node: Node, task_id: str, data: dict[str, Any]) -> Progress:
         now = self.rt.clock.now()
         async with unit_of_work(self.rt) as unit:
-            task = self._visible(node, await task_store.get_task(unit.conn, task_id), task_id)
-            seq = await task_store.bump_progress(unit.conn, task, node.id, now)
+            # The hot path touches small columns only; the full row is read just to
+            # explain a refusal.
+            seq = await task_store.bump_progress(unit.conn, task_id, node.id, now)
             if seq is None:
+                task = self._visible(node, await task_store.get_task(unit.conn, task_id), task_id)
                 raise conflict(task, "the task is not in progress on this node")
             progress = await progress_store.append(unit.conn, task_id, seq, data, now)
             unit.outbox.progressed(progress)

@@ -295,28 +295,32 @@ async def assigned_to(conn: AsyncConnection, node_id: str, limit: int) -> list[T
 
 
 async def bump_progress(
-    conn: AsyncConnection, task: Task, node_id: str, now: datetime
+    conn: AsyncConnection, task_id: str, node_id: str, now: datetime
 ) -> int | None:
     """Take the next progress number and extend the lease; None if no longer held.
 
-    Only the small columns are written, so a burst of progress never rewrites the
-    task's params or result, and the row lock it takes serialises numbering.
+    Only small columns are read or written, so a burst of progress never reads or
+    rewrites the task's params or result; the row lock taken by the first UPDATE
+    serialises numbering.
     """
-    stmt = (
+    numbered = (
         update(tasks)
         .where(
-            tasks.c.id == task.id,
+            tasks.c.id == task_id,
             tasks.c.status == TaskStatus.IN_PROGRESS.value,
             tasks.c.lease_owner == node_id,
         )
-        .values(
-            progress_seq=tasks.c.progress_seq + 1,
-            lease_expires_at=now + timedelta(seconds=task.lease_seconds or 0),
-        )
-        .returning(tasks.c.progress_seq)
+        .values(progress_seq=tasks.c.progress_seq + 1)
+        .returning(tasks.c.progress_seq, tasks.c.lease_seconds)
     )
-    seq = (await conn.execute(stmt)).scalar()
-    return None if seq is None else int(seq)
+    row = (await conn.execute(numbered)).first()
+    if row is None:
+        return None
+    lease = timedelta(seconds=row.lease_seconds or 0)
+    await conn.execute(
+        update(tasks).where(tasks.c.id == task_id).values(lease_expires_at=now + lease)
+    )
+    return int(row.progress_seq)
 
 
 async def count_by_status(conn: AsyncConnection) -> dict[str, int]:
