@@ -45,7 +45,8 @@ async def _progress(rt: Runtime, task_id: str, seqs: range, publish: bool = True
             now = datetime.now(UTC)
             outbox.progressed(await progress_store.append(conn, task_id, seq, {"n": seq}, now))
     if publish:
-        await outbox.flush(rt.bus)
+        outbox.flush(rt.bus)
+        await rt.bus.drain()
 
 
 async def _take(stream: AsyncIterator[StreamEvent], count: int) -> list[int]:

@@ -5,6 +5,10 @@ process, PostgreSQL NOTIFY, Redis pub/sub); delivery to the subscribers of this
 process is shared here. A subscriber that falls too far behind loses its oldest
 messages and is told so (``overflowed``), so one slow browser cannot grow the
 server's memory without bound; SSE streams then re-read history from the database.
+
+Services hand events over with ``post`` and do not wait: one background sender per
+process publishes them in order, and under load one publish carries the events of
+many commits (one NOTIFY instead of one per request).
 """
 
 from __future__ import annotations
@@ -16,6 +20,9 @@ from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from typing import Any
 
+from conveyor.observability.logging import get_logger
+
+log = get_logger(__name__)
 Message = dict[str, Any]
 Handler = Callable[[str, Message], None]
 QUEUE_LIMIT = 10_000
@@ -53,12 +60,14 @@ class EventBus(ABC):
     def __init__(self) -> None:
         self._subscriptions: dict[str, set[Subscription]] = {}
         self._handlers: dict[str, list[Handler]] = {}
+        self._backlog: list[tuple[list[str], Message]] = []
+        self._sender: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         return None
 
     async def close(self) -> None:
-        return None
+        await self.drain()
 
     @abstractmethod
     async def publish_many(self, messages: list[tuple[list[str], Message]]) -> None:
@@ -66,6 +75,34 @@ class EventBus(ABC):
 
     async def publish(self, channel: str, message: Message) -> None:
         await self.publish_many([([channel], message)])
+
+    def post(self, messages: list[tuple[list[str], Message]]) -> None:
+        """Publish in the background, after everything posted before, without waiting.
+
+        A publish that fails is logged and dropped rather than failing a request whose
+        transaction already committed: the database holds the truth, streams re-read
+        it and long-polls re-check it on their own.
+        """
+        if not messages:
+            return
+        self._backlog.extend(messages)
+        if self._sender is None or self._sender.done():
+            self._sender = asyncio.create_task(self._send_backlog(), name="conveyor-bus-sender")
+
+    async def drain(self) -> None:
+        """Wait until everything posted so far has been published (or given up on)."""
+        while self._sender is not None and not self._sender.done():
+            await asyncio.shield(self._sender)
+
+    async def _send_backlog(self) -> None:
+        while self._backlog:
+            batch, self._backlog = self._backlog, []
+            try:
+                await self.publish_many(batch)
+            except Exception as exc:
+                # Any failure of the transport (asyncpg, redis, OS); the sender must
+                # outlive it or every later event would be lost too.
+                log.warning("publishing events failed", events=len(batch), error=repr(exc))
 
     @asynccontextmanager
     async def subscribe(self, *channels: str) -> AsyncIterator[Subscription]:

@@ -93,6 +93,7 @@ class PostgresBus(EventBus):
                 )
 
     async def close(self) -> None:
+        await super().close()
         self._closing = True
         if self._watch is not None:
             self._watch.cancel()

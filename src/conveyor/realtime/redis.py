@@ -58,6 +58,7 @@ class RedisBus(EventBus):
             await pipe.execute()
 
     async def close(self) -> None:
+        await super().close()
         if self._reader is not None:
             self._reader.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -66,12 +66,11 @@ class Outbox:
     def created(self, tasks: Iterable[Task]) -> None:
         self.wake_types.update(task.task_type for task in tasks)
 
-    async def flush(self, bus: EventBus) -> None:
-        """Everything in one publish: on PostgreSQL, usually one NOTIFY per commit."""
+    def flush(self, bus: EventBus) -> None:
+        """Hand everything to the bus's background sender, in one piece."""
         batch = list(self.messages)
         if self.wake_types:
             batch.append(([WAKE_CHANNEL], {"types": sorted(self.wake_types)}))
         self.messages.clear()
         self.wake_types.clear()
-        if batch:
-            await bus.publish_many(batch)
+        bus.post(batch)

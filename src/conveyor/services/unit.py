@@ -24,4 +24,4 @@ async def unit_of_work(rt: Runtime, *, write: bool = True) -> AsyncIterator[Unit
     scope = rt.db.write() if write else rt.db.read()
     async with scope as conn:
         yield Unit(conn, outbox)
-    await outbox.flush(rt.bus)
+    outbox.flush(rt.bus)

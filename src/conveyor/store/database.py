@@ -9,6 +9,7 @@ in-process lock keeps this process's writers from busy-waiting on each other.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -16,12 +17,16 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, InvalidatePoolError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from conveyor.errors import Unavailable
 
 _IMMEDIATE = "conveyor_immediate"
+# A pooled connection idle longer than this is pinged before use (it may have been
+# cut by a database restart or a proxy); a busy pool is never pinged, since a ping
+# on every checkout costs a round trip per transaction.
+IDLE_PING_SECONDS = 2.0
 
 # Services name the connection type through the store, never through SQLAlchemy.
 Connection = AsyncConnection
@@ -88,15 +93,37 @@ def _is_connection_problem(exc: DBAPIError) -> bool:
 
 def _create_engine(url: str, dialect: str, pool_size: int, echo: bool) -> AsyncEngine:
     if dialect != "sqlite":
-        return create_async_engine(
-            url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, echo=echo
-        )
+        engine = create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, echo=echo)
+        _ping_when_idle(engine)
+        return engine
     database = make_url(url).database
     if database and database != ":memory:":
         Path(database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30})
     _configure_sqlite(engine)
     return engine
+
+
+def _ping_when_idle(engine: AsyncEngine) -> None:
+    pool = engine.sync_engine.pool
+    dialect = engine.sync_engine.dialect
+
+    @event.listens_for(pool, "checkin")
+    def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
+        if record is not None:
+            record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(pool, "checkout")
+    def _on_checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        idle_since = record.info.get("idle_since")
+        if idle_since is None or time.monotonic() - idle_since < IDLE_PING_SECONDS:
+            return
+        try:
+            dialect.do_ping(dbapi_connection)
+        except Exception as exc:
+            # The pool reconnects and retries; every older connection is dropped too,
+            # since a dead one usually means the server restarted.
+            raise InvalidatePoolError("stale connection") from exc
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:
