@@ -5,11 +5,14 @@ Starts two ``conveyor serve`` processes on one fresh PostgreSQL database, opens
 replicas (from ``--client-procs`` client processes, so the clients are not the
 bottleneck), then posts progress at a steady ``--rate`` for ``--seconds``, each
 event carrying its send time. Prints delivery latency p50/p99 (send → received by
-a subscriber), events delivered per second, and the servers' RSS. Then measures
-enqueue → claim latency for an idle long-polling worker (claim on replica A, task
-created on replica B), p50/p99.
+a subscriber), events delivered per second, and the servers' RSS. Then, once the
+servers have closed every stream, measures how fast an idle long-polling worker
+gets a new task (claim parked on replica A, task created on replica B), p50/p99,
+two ways: from the task's ``created_at`` (stamped by replica B as it enqueues) to
+the claim's answer reaching the worker, and from the moment the submitter sends
+its request, which adds the submit request's own handling.
 
-    .venv/bin/python bench/events.py --subscribers 1000 --tasks 50 --rate 200 --seconds 20
+    .venv/bin/python bench/events.py --subscribers 1000 --tasks 50 --rate 50 --seconds 20
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import multiprocessing as mp
 import sys
 import tempfile
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -146,8 +150,26 @@ def server_rss_mib() -> list[float]:
     return [round(p.memory_info().rss / 2**20, 1) for p in procs]
 
 
-async def claim_latency(urls: list[str], rounds: int) -> list[float]:
-    """An idle worker long-polls on replica A; each task is created on replica B."""
+async def streams_closed(urls: list[str], timeout: float = 60) -> None:
+    """Wait until no replica still holds an event stream open (their gauge says 0)."""
+    async with httpx.AsyncClient(timeout=10) as http:
+        deadline = time.monotonic() + timeout
+        for url in urls:
+            while True:
+                text = (await http.get(url + "/metrics")).text
+                line = next(ln for ln in text.splitlines() if ln.startswith("conveyor_sse_sub"))
+                if float(line.split()[1]) == 0:
+                    break
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"{url} still has open streams")
+                await asyncio.sleep(0.1)
+
+
+async def claim_latency(urls: list[str], rounds: int) -> tuple[list[float], list[float]]:
+    """An idle worker long-polls on replica A; each task is created on replica B.
+
+    Returns (enqueued → claimed, submit sent → claimed), in seconds.
+    """
     a, b = urls[0], urls[-1]
     async with httpx.AsyncClient(timeout=60) as http:
         admin = await bearer(
@@ -167,7 +189,8 @@ async def claim_latency(urls: list[str], rounds: int) -> list[float]:
             a + "/api/v1/auth/node/login",
             {"node_id": "poller", "node_secret": r.json()["node_secret"]},
         )
-        latencies: list[float] = []
+        from_enqueue: list[float] = []
+        from_submit: list[float] = []
         finishes: list[dict[str, Any]] = []
         for _ in range(rounds):
             body = {"task_types": ["lp"], "wait_seconds": 10, "finishes": finishes}
@@ -179,10 +202,13 @@ async def claim_latency(urls: list[str], rounds: int) -> list[float]:
             r = await http.post(b + "/api/v1/tasks", json={"task_type": "lp"}, headers=user)
             r.raise_for_status()
             got = await claim
-            latencies.append(time.perf_counter() - created)
+            from_submit.append(time.perf_counter() - created)
+            received = time.time()
             got.raise_for_status()
             tasks = got.json()["tasks"]
             assert len(tasks) == 1, got.text
+            enqueued = datetime.fromisoformat(tasks[0]["created_at"]).timestamp()
+            from_enqueue.append(received - enqueued)
             finishes = [
                 {
                     "task_id": tasks[0]["task_id"],
@@ -190,7 +216,7 @@ async def claim_latency(urls: list[str], rounds: int) -> list[float]:
                     "status": "completed",
                 }
             ]
-        return latencies
+        return from_enqueue, from_submit
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -227,7 +253,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     latencies.extend(out.get()["latencies"])
                 for proc in procs:
                     proc.join()
-                claim = await claim_latency(urls, args.claim_rounds)
+                await streams_closed(urls)
+                claim, claim_from_submit = await claim_latency(urls, args.claim_rounds)
     expected = sent * args.subscribers / args.tasks
     return {
         "subscribers": args.subscribers,
@@ -245,6 +272,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "server_rss_mib_after_load": busy_rss,
         "enqueue_to_claim_p50_ms": round(percentile(claim, 50) * 1000, 1),
         "enqueue_to_claim_p99_ms": round(percentile(claim, 99) * 1000, 1),
+        "submit_to_claim_p50_ms": round(percentile(claim_from_submit, 50) * 1000, 1),
+        "submit_to_claim_p99_ms": round(percentile(claim_from_submit, 99) * 1000, 1),
     }
 
 
@@ -255,7 +284,7 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=200, help="progress events posted per second")
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--client-procs", type=int, default=2)
-    parser.add_argument("--claim-rounds", type=int, default=50)
+    parser.add_argument("--claim-rounds", type=int, default=200)
     args = parser.parse_args()
     print(json.dumps(asyncio.run(run(args)), indent=2))
 

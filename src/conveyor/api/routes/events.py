@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query
+from prometheus_client import Gauge
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from conveyor.api.deps import ServicesDep, StreamPrincipal
@@ -26,18 +27,26 @@ SSE_RESPONSE: dict[int | str, dict[str, Any]] = {
 }
 
 
-async def _frames(events: AsyncIterator[StreamEvent]) -> AsyncIterator[ServerSentEvent]:
-    async for item in events:
-        yield ServerSentEvent(
-            data=json.dumps(item.data, separators=(",", ":"), default=str),
-            event=item.event,
-            id=item.id,
-        )
+async def _frames(
+    events: AsyncIterator[StreamEvent], open_streams: Gauge
+) -> AsyncIterator[ServerSentEvent]:
+    # Counted while the body is being sent: a client that goes away cancels this
+    # generator, which runs the ``finally``.
+    open_streams.inc()
+    try:
+        async for item in events:
+            yield ServerSentEvent(
+                data=json.dumps(item.data, separators=(",", ":"), default=str),
+                event=item.event,
+                id=item.id,
+            )
+    finally:
+        open_streams.dec()
 
 
 def _respond(services: ServicesDep, events: AsyncIterator[StreamEvent]) -> EventSourceResponse:
     return EventSourceResponse(
-        _frames(events),
+        _frames(events, services.rt.metrics.sse_subscribers),
         ping=services.rt.settings.sse_keepalive_seconds,
         # Proxies such as nginx buffer responses unless told not to.
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
