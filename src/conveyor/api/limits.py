@@ -14,6 +14,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 # A client streaming a body past the limit is read (and discarded) up to this much
 # more, so it gets to read our 413 instead of a reset connection.
 DRAIN_LIMIT_BYTES = 16 * 1024 * 1024
+BODILESS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 class _TooLarge(Exception):
@@ -31,7 +32,9 @@ class BodySizeLimit:
         self.path_limits = dict(path_limits or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or scope.get("method") in BODILESS:
+            # No endpoint reads a body on these, so there is nothing to count; and
+            # an event stream's every chunk would otherwise pass through our send.
             await self.app(scope, receive, send)
             return
         limit = self.path_limits.get(scope.get("path", ""), self.max_bytes)
