@@ -106,3 +106,25 @@ async def test_cleanup_removes_only_nodes_dead_long_enough(fast_api: Api) -> Non
     assert (await api.http.get("/nodes", headers=admin)).json()["nodes"] == []
     r = await api.http.post("/nodes/cleanup", json={"dead_for_seconds": -1}, headers=admin)
     assert r.status_code == 400
+
+
+async def test_delete_cancels_the_pending_tasks_pinned_to_the_node(api: Api) -> None:
+    admin = await api.admin_headers()
+    user = await api.user_headers("carol")
+    node_id, node = await api.new_node(admin, node_id="pinned-host")
+    await api.create_node(admin, node_id="other")
+    waiting = await api.submit(user, assigned_node_id=node_id)
+    held = await api.submit(user, assigned_node_id=node_id)
+    free = await api.submit(user)
+    (claimed,) = (await api.claim(node, max_tasks=1))["tasks"]
+    assert claimed["task_id"] == waiting["task_id"]  # the oldest pinned one
+    r = await api.http.delete(f"/nodes/{node_id}", headers=admin)
+    assert r.status_code == 200, r.text
+    assert r.json()["released"] == [waiting["task_id"]]
+    for task in (waiting, held):
+        got = (await api.http.get(f"/tasks/{task['task_id']}", headers=user)).json()
+        assert got["status"] == "cancelled", got
+        assert got["error"]["code"] == "node_deleted"
+    got = (await api.http.get(f"/tasks/{free['task_id']}", headers=user)).json()
+    assert got["status"] == "pending"
+    assert got["error"] is None

@@ -219,7 +219,10 @@ def _release(task: Task, cmd: Command, now: datetime, *_: Any) -> tuple[TaskStat
 
 def _cancel(task: Task, cmd: Command, now: datetime, *_: Any) -> tuple[TaskStatus, dict[str, Any]]:
     # The lease owner is kept so that its heartbeat can learn of the cancellation.
-    return TaskStatus.CANCELLED, {"finished_at": now, "lease_expires_at": None}
+    changes: dict[str, Any] = {"finished_at": now, "lease_expires_at": None}
+    if cmd.error is not None:
+        changes["error"] = cmd.error  # why the system, not the owner, cancelled it
+    return TaskStatus.CANCELLED, changes
 
 
 def _timeout(task: Task, cmd: Command, now: datetime, *_: Any) -> tuple[TaskStatus, dict[str, Any]]:

@@ -54,3 +54,21 @@ async def release_node_leases(unit: Unit, rt: Runtime, node_id: str, event: Even
             moved.append(updated)
     unit.outbox.status_changed(moved)
     return moved
+
+
+async def cancel_pinned(unit: Unit, rt: Runtime, node_id: str) -> list[Task]:
+    """Cancel the pending tasks pinned to a node that is going away.
+
+    Only that node may run them, so left pending they would wait forever; the
+    error says why, for their owners.
+    """
+    now = rt.clock.now()
+    error = {"code": "node_deleted", "message": f"pinned to node {node_id}, which was deleted"}
+    cancelled = []
+    for task in await task_store.pending_pinned_to(unit.conn, node_id):
+        tr = decide(task, Command(Event.CANCEL, error=error), now, rt.retry_policy, rt.rng)
+        updated = await task_store.apply_transition(unit.conn, tr)
+        if updated is not None:
+            cancelled.append(updated)
+    unit.outbox.status_changed(cancelled)
+    return cancelled

@@ -14,7 +14,7 @@ from conveyor.domain.nodes import Node
 from conveyor.domain.states import NodeHealth, NodeKind, NodeStatus
 from conveyor.domain.transitions import Event
 from conveyor.errors import Forbidden, InvalidInput, NotFound
-from conveyor.services.leases import release_node_leases
+from conveyor.services.leases import cancel_pinned, release_node_leases
 from conveyor.services.runtime import Runtime
 from conveyor.services.unit import unit_of_work
 from conveyor.store import nodes as node_store
@@ -169,7 +169,8 @@ class NodeService:
         return node, secret
 
     async def delete(self, who: Principal, node_id: str) -> builtins.list[str]:
-        """Remove a node; the tasks it holds go back to pending at once.
+        """Remove a node; the tasks it holds go back to pending at once, and the
+        pending tasks pinned to it are cancelled (no other node may run them).
 
         Released (``Event.RELEASE``), not expired: no attempt is charged, because
         an admin removing a node is no fault of the tasks it held.
@@ -179,6 +180,7 @@ class NodeService:
             released = await release_node_leases(unit, self.rt, node_id, Event.RELEASE)
             if not await node_store.delete_node(unit.conn, node_id):
                 raise NotFound(f"node {node_id} not found")
+            await cancel_pinned(unit, self.rt, node_id)
         return [t.id for t in released]
 
     async def cleanup(self, who: Principal, dead_for_seconds: float) -> builtins.list[str]:
@@ -192,6 +194,7 @@ class NodeService:
                 # (a push node's late answer) are expired the same way.
                 await release_node_leases(unit, self.rt, node_id, Event.EXPIRE)
                 await node_store.delete_node(unit.conn, node_id)
+                await cancel_pinned(unit, self.rt, node_id)
         return stale
 
 

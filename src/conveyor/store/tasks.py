@@ -246,6 +246,13 @@ async def leased_by(
     return [row_to_task(row) for row in (await conn.execute(stmt)).mappings()]
 
 
+async def pending_pinned_to(conn: AsyncConnection, node_id: str) -> list[Task]:
+    stmt = select(tasks).where(
+        tasks.c.assigned_node_id == node_id, tasks.c.status == TaskStatus.PENDING.value
+    )
+    return [row_to_task(row) for row in (await conn.execute(stmt)).mappings()]
+
+
 async def extend_leases(
     conn: AsyncConnection, node_id: str, held: Sequence[Task], now: datetime
 ) -> set[str]:
