@@ -16,11 +16,9 @@ import asyncio
 from collections import defaultdict
 from datetime import datetime, timedelta
 
-from conveyor.observability.logging import get_logger
 from conveyor.services.runtime import Runtime
 from conveyor.store import due as due_store
 
-log = get_logger(__name__)
 # Timers coalesce into buckets this wide: many run_at values close together cost
 # one wake-up each bucket instead of one each.
 BUCKET_SECONDS = 0.05
@@ -58,7 +56,7 @@ class DueWakeups:
             later[round(delay / BUCKET_SECONDS + 0.5) * BUCKET_SECONDS].add(task_type)
         self._forget_before(now)
         if due_now:
-            await self.rt.waker.notify(due_now)
+            self.rt.waker.notify(due_now)
         for delay, types in later.items():
             self._schedule(delay, types)
         return len(due_now) + sum(len(t) for t in later.values())
@@ -75,10 +73,7 @@ class DueWakeups:
 
     async def _wake_later(self, delay: float, types: set[str]) -> None:
         await asyncio.sleep(delay)
-        try:
-            await self.rt.waker.notify(types)
-        except Exception:
-            log.exception("due wake-up failed", types=sorted(types))
+        self.rt.waker.notify(types)
 
     async def close(self) -> None:
         for task in list(self._timers):

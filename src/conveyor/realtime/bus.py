@@ -73,9 +73,6 @@ class EventBus(ABC):
     async def publish_many(self, messages: list[tuple[list[str], Message]]) -> None:
         """Send each message to all its channels on every replica, in order."""
 
-    async def publish(self, channel: str, message: Message) -> None:
-        await self.publish_many([([channel], message)])
-
     def post(self, messages: list[tuple[list[str], Message]]) -> None:
         """Publish in the background, after everything posted before, without waiting.
 
@@ -126,16 +123,18 @@ class EventBus(ABC):
     def subscriber_count(self) -> int:
         return len({id(s) for subs in self._subscriptions.values() for s in subs})
 
-    def _deliver(self, channels: Iterable[str], message: Message) -> None:
-        seen: set[int] = set()
-        for channel in channels:
-            for handler in self._handlers.get(channel, ()):
-                handler(channel, message)
-            for sub in self._subscriptions.get(channel, ()):
-                # A subscriber on two of the message's channels gets it once.
-                if id(sub) not in seen:
-                    seen.add(id(sub))
-                    sub._put(channel, message)
+    def _deliver(self, messages: Iterable[tuple[list[str], Message]]) -> None:
+        """Hand messages that reached this replica to its handlers and subscribers."""
+        for channels, message in messages:
+            seen: set[int] = set()
+            for channel in channels:
+                for handler in self._handlers.get(channel, ()):
+                    handler(channel, message)
+                for sub in self._subscriptions.get(channel, ()):
+                    # A subscriber on two of the message's channels gets it once.
+                    if id(sub) not in seen:
+                        seen.add(id(sub))
+                        sub._put(channel, message)
 
 
 def encode_envelopes(messages: list[tuple[list[str], Message]], limit: int) -> list[str]:

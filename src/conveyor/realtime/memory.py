@@ -8,9 +8,7 @@ from conveyor.realtime.bus import EventBus, Message
 class InProcessBus(EventBus):
     def post(self, messages: list[tuple[list[str], Message]]) -> None:
         # Delivery is a function call here: nothing to wait for, so no sender task.
-        for channels, message in messages:
-            self._deliver(channels, message)
+        self._deliver(messages)
 
     async def publish_many(self, messages: list[tuple[list[str], Message]]) -> None:
-        for channels, message in messages:
-            self._deliver(channels, message)
+        self._deliver(messages)

@@ -72,8 +72,7 @@ class PostgresBus(EventBus):
         except (ValueError, TypeError):
             log.warning("ignoring a malformed notification")
             return
-        for channels, message in envelopes:
-            self._deliver(channels, message)
+        self._deliver(envelopes)
 
     async def publish_many(self, messages: list[tuple[list[str], Message]]) -> None:
         if not messages:

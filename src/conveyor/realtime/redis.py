@@ -42,8 +42,7 @@ class RedisBus(EventBus):
                             continue
                         data = item["data"]
                         text = data.decode() if isinstance(data, bytes) else str(data)
-                        for channels, message in decode_envelope(text):
-                            self._deliver(channels, message)
+                        self._deliver(decode_envelope(text))
             except (RedisError, OSError) as exc:
                 log.warning("redis subscriber lost, reconnecting", error=str(exc))
                 await asyncio.sleep(RECONNECT_SECONDS)

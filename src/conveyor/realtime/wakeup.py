@@ -42,10 +42,11 @@ class Waker:
         self._listeners: set[Listener] = set()
         bus.add_handler(WAKE_CHANNEL, self._on_wake)
 
-    async def notify(self, types: Iterable[str]) -> None:
+    def notify(self, types: Iterable[str]) -> None:
+        """Wake listeners for ``types`` on every replica (through the bus's sender)."""
         names = sorted(set(types))
         if names:
-            await self.bus.publish(WAKE_CHANNEL, {"types": names})
+            self.bus.post([([WAKE_CHANNEL], {"types": names})])
 
     def _on_wake(self, _channel: str, message: Message) -> None:
         types = set(message.get("types") or ())
