@@ -24,13 +24,7 @@ async def expire_leases(rt: Runtime, now: datetime, batch: int = BATCH) -> int:
     while True:
         async with unit_of_work(rt) as unit:
             expired = await task_store.expired_leases(unit.conn, now, batch)
-            moved = []
-            for task in expired:
-                tr = decide(task, Command(Event.EXPIRE), now, rt.retry_policy, rt.rng)
-                updated = await task_store.apply_transition(unit.conn, tr)
-                if updated is not None:
-                    moved.append(updated)
-            unit.outbox.status_changed(moved)
+            moved = await _move_each(unit, rt, expired, Command(Event.EXPIRE), now)
         total += len(moved)
         if len(expired) < batch:
             return total
@@ -44,16 +38,8 @@ async def release_node_leases(unit: Unit, rt: Runtime, node_id: str, event: Even
     ``Event.RELEASE`` (an admin deleting the node) charges none: the task did
     nothing wrong, it was taken away from it.
     """
-    now = rt.clock.now()
-    moved = []
-    for task in await task_store.leased_by(unit.conn, node_id):
-        cmd = Command(event, node_id=node_id)
-        tr = decide(task, cmd, now, rt.retry_policy, rt.rng)
-        updated = await task_store.apply_transition(unit.conn, tr)
-        if updated is not None:
-            moved.append(updated)
-    unit.outbox.status_changed(moved)
-    return moved
+    held = await task_store.leased_by(unit.conn, node_id)
+    return await _move_each(unit, rt, held, Command(event, node_id=node_id), rt.clock.now())
 
 
 async def cancel_pinned(unit: Unit, rt: Runtime, node_id: str) -> list[Task]:
@@ -62,13 +48,24 @@ async def cancel_pinned(unit: Unit, rt: Runtime, node_id: str) -> list[Task]:
     Only that node may run them, so left pending they would wait forever; the
     error says why, for their owners.
     """
-    now = rt.clock.now()
     error = {"code": "node_deleted", "message": f"pinned to node {node_id}, which was deleted"}
-    cancelled = []
-    for task in await task_store.pending_pinned_to(unit.conn, node_id):
-        tr = decide(task, Command(Event.CANCEL, error=error), now, rt.retry_policy, rt.rng)
+    pinned = await task_store.pending_pinned_to(unit.conn, node_id)
+    return await _move_each(unit, rt, pinned, Command(Event.CANCEL, error=error), rt.clock.now())
+
+
+async def _move_each(
+    unit: Unit, rt: Runtime, tasks: list[Task], cmd: Command, now: datetime
+) -> list[Task]:
+    """Apply one command to each task through the state machine; returns those moved.
+
+    A task changed meanwhile by someone else is skipped (its guarded write matches
+    no row): whoever changed it has decided its fate.
+    """
+    moved = []
+    for task in tasks:
+        tr = decide(task, cmd, now, rt.retry_policy, rt.rng)
         updated = await task_store.apply_transition(unit.conn, tr)
         if updated is not None:
-            cancelled.append(updated)
-    unit.outbox.status_changed(cancelled)
-    return cancelled
+            moved.append(updated)
+    unit.outbox.status_changed(moved)
+    return moved
