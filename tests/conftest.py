@@ -146,12 +146,8 @@ async def api(database_url: str, tmp_path: object) -> AsyncIterator[object]:
     """The real app on a real port, on SQLite and on PostgreSQL in turn."""
     from pathlib import Path
 
-    from tests.server import Api, serve_app, test_settings
+    from tests.server import serve_api, test_settings
 
     settings = test_settings(database_url, Path(str(tmp_path)))
-    async with serve_app(settings) as base_url:
-        client = Api(base_url)
-        try:
-            yield client
-        finally:
-            await client.close()
+    async with serve_api(settings) as client:
+        yield client

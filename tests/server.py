@@ -197,3 +197,26 @@ class Api:
         r = await self.http.post("/worker/claim", json=body, headers=headers)
         assert r.status_code == 200, r.text
         return dict(r.json())
+
+
+@asynccontextmanager
+async def serve_api(settings: Settings) -> AsyncIterator[Api]:
+    """The Conveyor app on a free port with an ``Api`` client pointed at it."""
+    async with serve_app(settings) as base_url:
+        client = Api(base_url)
+        try:
+            yield client
+        finally:
+            await client.close()
+
+
+async def wait_until(check: Any, timeout: float, what: str) -> Any:
+    """Poll a real condition until it holds; fail with ``what`` after ``timeout``."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        value = await check() if asyncio.iscoroutinefunction(check) else check()
+        if value:
+            return value
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.05)

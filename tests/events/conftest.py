@@ -15,7 +15,10 @@ import httpx
 import pytest
 from httpx_sse import EventSource, ServerSentEvent, aconnect_sse
 
-from tests.server import Api, serve_app, test_settings
+from conveyor.api.app import build_runtime
+from conveyor.clock import Clock
+from conveyor.services.runtime import Runtime
+from tests.server import Api, serve_api, test_settings
 
 WAIT = 15.0
 KEEPALIVE = 0.5
@@ -25,12 +28,22 @@ KEEPALIVE = 0.5
 async def api(database_url: str, tmp_path: Path) -> AsyncIterator[Api]:
     """The suite's ``api`` fixture with a short keep-alive, so idle streams show it."""
     settings = test_settings(database_url, tmp_path, sse_keepalive_seconds=KEEPALIVE)
-    async with serve_app(settings) as base_url:
-        client = Api(base_url)
-        try:
-            yield client
-        finally:
-            await client.close()
+    async with serve_api(settings) as client:
+        yield client
+
+
+@asynccontextmanager
+async def runtime(
+    database_url: str, tmp_path: Path, clock: Clock | None = None
+) -> AsyncIterator[Runtime]:
+    """The services' runtime without an HTTP server, its bus started."""
+    rt = build_runtime(test_settings(database_url, tmp_path), clock)
+    await rt.bus.start()
+    try:
+        yield rt
+    finally:
+        await rt.bus.close()
+        await rt.db.dispose()
 
 
 async def _real_events(source: EventSource) -> AsyncIterator[ServerSentEvent]:

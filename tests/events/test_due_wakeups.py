@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from conveyor.api.app import build_runtime
 from conveyor.clock import ManualClock
 from conveyor.domain.access import Principal
 from conveyor.domain.states import Role
@@ -17,7 +16,7 @@ from conveyor.duties.due import DueWakeups
 from conveyor.realtime.wakeup import Listener
 from conveyor.services.runtime import Runtime
 from conveyor.services.tasks import TaskService, TaskSpec
-from tests import server
+from tests.events.conftest import runtime
 
 OWNER = Principal("owner-1", Role.USER, "owner")
 INTERVAL = 2.0
@@ -25,13 +24,8 @@ INTERVAL = 2.0
 
 @pytest.fixture
 async def rt(database_url: str, tmp_path: Path) -> AsyncIterator[Runtime]:
-    runtime = build_runtime(server.test_settings(database_url, tmp_path), ManualClock())
-    await runtime.bus.start()
-    try:
-        yield runtime
-    finally:
-        await runtime.bus.close()
-        await runtime.db.dispose()
+    async with runtime(database_url, tmp_path, ManualClock()) as started:
+        yield started
 
 
 async def _create(rt: Runtime, task_type: str, delay: float) -> None:

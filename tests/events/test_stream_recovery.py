@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from conveyor.api.app import build_runtime
 from conveyor.domain.access import Principal
 from conveyor.domain.states import Role
 from conveyor.realtime import bus as bus_module
@@ -19,8 +18,7 @@ from conveyor.services.runtime import Runtime
 from conveyor.services.streams import StreamEvent, StreamService
 from conveyor.services.tasks import TaskService, TaskSpec
 from conveyor.store import progress as progress_store
-from tests import server
-from tests.events.conftest import data, open_stream, running_task, seqs
+from tests.events.conftest import data, open_stream, running_task, runtime, seqs
 from tests.server import Api
 
 OWNER = Principal("owner-1", Role.USER, "owner")
@@ -28,13 +26,8 @@ OWNER = Principal("owner-1", Role.USER, "owner")
 
 @pytest.fixture
 async def rt(database_url: str, tmp_path: Path) -> AsyncIterator[Runtime]:
-    runtime = build_runtime(server.test_settings(database_url, tmp_path))
-    await runtime.bus.start()
-    try:
-        yield runtime
-    finally:
-        await runtime.bus.close()
-        await runtime.db.dispose()
+    async with runtime(database_url, tmp_path) as started:
+        yield started
 
 
 async def _progress(rt: Runtime, task_id: str, seqs: range, publish: bool = True) -> None:

@@ -7,8 +7,7 @@ import asyncio
 import httpx
 
 from tests.events.conftest import KEEPALIVE, WAIT, data, open_stream, running_task, seqs
-from tests.server import Api
-from tests.worker.procs import wait_until
+from tests.server import Api, wait_until
 
 
 async def test_history_then_live_in_order_then_close_on_completion(api: Api) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests import server
-from tests.server import Api, serve_app
+from tests.server import Api, serve_api
 
 
 @pytest.fixture
@@ -18,12 +18,8 @@ async def fast_api(database_url: str, tmp_path: Path) -> AsyncIterator[Api]:
     settings = server.test_settings(
         database_url, tmp_path, node_unhealthy_after_seconds=0.2, node_dead_after_seconds=0.5
     )
-    async with serve_app(settings) as base_url:
-        client = Api(base_url)
-        try:
-            yield client
-        finally:
-            await client.close()
+    async with serve_api(settings) as client:
+        yield client
 
 
 async def test_delete_releases_leases_without_charging_an_attempt(api: Api) -> None:

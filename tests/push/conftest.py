@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests import server
-from tests.server import Api, serve_app
+from tests.server import Api, serve_api
 
 
 @pytest.fixture
@@ -25,9 +25,5 @@ async def push_api(database_url: str, tmp_path: Path) -> AsyncIterator[Api]:
         push_dead_after_failures=4,
         dispatch_concurrency=16,
     )
-    async with serve_app(settings) as base_url:
-        client = Api(base_url)
-        try:
-            yield client
-        finally:
-            await client.close()
+    async with serve_api(settings) as client:
+        yield client

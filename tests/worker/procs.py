@@ -83,18 +83,6 @@ def count(tmp: Path, event: str) -> Counter[str]:
     return Counter(task for ev, task, _ in runs(tmp) if ev == event)
 
 
-async def wait_until(check: Any, timeout: float, what: str) -> Any:
-    """Poll a real condition until it holds; fail with ``what`` after ``timeout``."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        value = await check() if asyncio.iscoroutinefunction(check) else check()
-        if value:
-            return value
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
-
-
 async def task_states(
     http: httpx.AsyncClient, headers: dict[str, str], ids: list[str]
 ) -> dict[str, dict[str, Any]]:

@@ -8,8 +8,8 @@ from typing import Any
 
 import httpx
 
-from tests.server import Api, ServerProcess, process_settings
-from tests.worker.procs import count, runs, start_worker, wait_until
+from tests.server import Api, ServerProcess, process_settings, wait_until
+from tests.worker.procs import count, runs, start_worker
 
 TYPES = ["echo", "slow", "sync_slow", "boom", "refuse"]
 
