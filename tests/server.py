@@ -18,8 +18,9 @@ from typing import Any
 import httpx
 import uvicorn
 
-from conveyor.api.app import create_app
+from conveyor.api.app import build_runtime, create_app
 from conveyor.clock import Clock
+from conveyor.services.runtime import Runtime
 from conveyor.settings import Settings
 
 ADMIN = ("admin", "admin-password-1")
@@ -220,3 +221,17 @@ async def wait_until(check: Any, timeout: float, what: str) -> Any:
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         await asyncio.sleep(0.05)
+
+
+@asynccontextmanager
+async def runtime(
+    database_url: str, tmp_path: Path, clock: Clock | None = None
+) -> AsyncIterator[Runtime]:
+    """The services' runtime without an HTTP server, its bus started."""
+    rt = build_runtime(test_settings(database_url, tmp_path), clock)
+    await rt.bus.start()
+    try:
+        yield rt
+    finally:
+        await rt.bus.close()
+        await rt.db.dispose()

@@ -15,9 +15,6 @@ import httpx
 import pytest
 from httpx_sse import EventSource, ServerSentEvent, aconnect_sse
 
-from conveyor.api.app import build_runtime
-from conveyor.clock import Clock
-from conveyor.services.runtime import Runtime
 from tests.server import Api, serve_api, test_settings
 
 WAIT = 15.0
@@ -30,20 +27,6 @@ async def api(database_url: str, tmp_path: Path) -> AsyncIterator[Api]:
     settings = test_settings(database_url, tmp_path, sse_keepalive_seconds=KEEPALIVE)
     async with serve_api(settings) as client:
         yield client
-
-
-@asynccontextmanager
-async def runtime(
-    database_url: str, tmp_path: Path, clock: Clock | None = None
-) -> AsyncIterator[Runtime]:
-    """The services' runtime without an HTTP server, its bus started."""
-    rt = build_runtime(test_settings(database_url, tmp_path), clock)
-    await rt.bus.start()
-    try:
-        yield rt
-    finally:
-        await rt.bus.close()
-        await rt.db.dispose()
 
 
 async def _real_events(source: EventSource) -> AsyncIterator[ServerSentEvent]:

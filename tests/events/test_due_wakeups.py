@@ -16,7 +16,7 @@ from conveyor.duties.due import DueWakeups
 from conveyor.realtime.wakeup import Listener
 from conveyor.services.runtime import Runtime
 from conveyor.services.tasks import TaskService, TaskSpec
-from tests.events.conftest import runtime
+from tests.server import runtime
 
 OWNER = Principal("owner-1", Role.USER, "owner")
 INTERVAL = 2.0

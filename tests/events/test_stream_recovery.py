@@ -18,8 +18,8 @@ from conveyor.services.runtime import Runtime
 from conveyor.services.streams import StreamEvent, StreamService
 from conveyor.services.tasks import TaskService, TaskSpec
 from conveyor.store import progress as progress_store
-from tests.events.conftest import data, open_stream, running_task, runtime, seqs
-from tests.server import Api
+from tests.events.conftest import data, open_stream, running_task, seqs
+from tests.server import Api, runtime
 
 OWNER = Principal("owner-1", Role.USER, "owner")
 
