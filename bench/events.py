@@ -150,19 +150,26 @@ def server_rss_mib() -> list[float]:
     return [round(p.memory_info().rss / 2**20, 1) for p in procs]
 
 
-async def streams_closed(urls: list[str], timeout: float = 60) -> None:
-    """Wait until no replica still holds an event stream open (their gauge says 0)."""
+async def metric(http: httpx.AsyncClient, url: str, name: str) -> float:
+    text = (await http.get(url + "/metrics")).text
+    return float(next(ln for ln in text.splitlines() if ln.startswith(name + " ")).split()[1])
+
+
+async def wait_metric(
+    http: httpx.AsyncClient, url: str, name: str, value: float, timeout: float = 60
+) -> None:
+    deadline = time.monotonic() + timeout
+    while await metric(http, url, name) != value:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{url}: {name} never reached {value}")
+        await asyncio.sleep(0.01)
+
+
+async def streams_closed(urls: list[str]) -> None:
+    """Wait until no replica still holds an event stream open."""
     async with httpx.AsyncClient(timeout=10) as http:
-        deadline = time.monotonic() + timeout
         for url in urls:
-            while True:
-                text = (await http.get(url + "/metrics")).text
-                line = next(ln for ln in text.splitlines() if ln.startswith("conveyor_sse_sub"))
-                if float(line.split()[1]) == 0:
-                    break
-                if time.monotonic() > deadline:
-                    raise TimeoutError(f"{url} still has open streams")
-                await asyncio.sleep(0.1)
+            await wait_metric(http, url, "conveyor_sse_subscribers", 0)
 
 
 async def claim_latency(urls: list[str], rounds: int) -> tuple[list[float], list[float]]:
@@ -197,7 +204,10 @@ async def claim_latency(urls: list[str], rounds: int) -> tuple[list[float], list
             claim = asyncio.create_task(
                 http.post(a + "/api/v1/worker/claim", json=body, headers=node)
             )
-            await asyncio.sleep(0.2)  # the worker is idle and waiting
+            # Parked (the gauge proves it), then idle for a moment: the scenario is a
+            # worker that has been waiting, not one that has just asked.
+            await wait_metric(http, a, "conveyor_claims_waiting", 1)
+            await asyncio.sleep(0.2)
             created = time.perf_counter()
             r = await http.post(b + "/api/v1/tasks", json={"task_type": "lp"}, headers=user)
             r.raise_for_status()

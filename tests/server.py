@@ -199,6 +199,24 @@ class Api:
         assert r.status_code == 200, r.text
         return dict(r.json())
 
+    async def metric(self, name: str) -> float:
+        """An unlabelled metric's current value, from this server's ``/metrics``."""
+        text = (await self.http.get(self.base_url + "/metrics")).text
+        for line in text.splitlines():
+            if line.startswith(name + " "):
+                return float(line.split()[1])
+        raise AssertionError(f"{name} is not in /metrics")
+
+    async def wait_metric(self, name: str, value: float, what: str) -> None:
+        async def reached() -> bool:
+            return await self.metric(name) == value
+
+        await wait_until(reached, 15.0, what)
+
+    async def claims_parked(self, count: int = 1) -> None:
+        """Wait until ``count`` long-poll claims are parked here, waiting for work."""
+        await self.wait_metric("conveyor_claims_waiting", count, f"{count} parked claim(s)")
+
 
 @asynccontextmanager
 async def serve_api(settings: Settings) -> AsyncIterator[Api]:

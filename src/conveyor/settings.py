@@ -52,6 +52,9 @@ class Settings(BaseSettings):
     backoff_base_seconds: float = Field(default=2.0, ge=0)
     backoff_max_seconds: float = Field(default=600.0, ge=0)
     max_wait_seconds: float = Field(default=30.0, ge=0)
+    # A parked long-poll re-checks the database this often on its own: the safety
+    # net for a wake-up that never comes (a replica without a shared bus).
+    claim_recheck_seconds: float = Field(default=1.0, gt=0)
     max_batch: int = Field(default=1000, ge=1)
 
     sweeper_interval_seconds: float = Field(default=2.0, gt=0)

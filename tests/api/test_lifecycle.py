@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from conveyor.clock import ManualClock
-from tests.server import Api, serve_app
+from tests.server import Api, serve_api, serve_app
 from tests.server import test_settings as settings_for
 
 
@@ -171,17 +171,20 @@ async def _wait_status(
         await asyncio.sleep(0.05)
 
 
-async def test_long_poll_claim_returns_when_a_task_arrives(api: Api) -> None:
-    _, user, _, node = await _setup(api)
-    waiting = asyncio.create_task(api.claim(node, task_types=["email"], wait_seconds=10))
-    await asyncio.sleep(0.2)
-    assert not waiting.done()
-    loop = asyncio.get_running_loop()
-    started = loop.time()
-    task = await api.submit(user, task_type="email")
-    got = await asyncio.wait_for(waiting, 5)
+async def test_long_poll_claim_returns_when_a_task_arrives(
+    database_url: str, tmp_path: Path
+) -> None:
+    # The parked claim never re-checks on its own here: only the wake-up sent when
+    # the task is created can end it before its 10 s wait.
+    settings = settings_for(database_url, tmp_path, claim_recheck_seconds=600)
+    async with serve_api(settings) as api:
+        _, user, _, node = await _setup(api)
+        waiting = asyncio.create_task(api.claim(node, task_types=["email"], wait_seconds=10))
+        await api.claims_parked()
+        assert not waiting.done()
+        task = await api.submit(user, task_type="email")
+        got = await asyncio.wait_for(waiting, 5)
     assert [t["task_id"] for t in got["tasks"]] == [task["task_id"]]
-    assert loop.time() - started < 5
 
 
 async def test_start_by_id_and_assigned_listing(api: Api) -> None:

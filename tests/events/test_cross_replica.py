@@ -16,11 +16,16 @@ from tests.server import Api, ServerProcess, process_settings
 pytestmark = pytest.mark.postgres
 PROGRESS_COUNT = 200
 WAIT_SECONDS = 20.0
+# Parked claims never re-check on their own within a test: only a wake-up from the
+# other replica can end them early.
+NO_RECHECK = "600"
 
 
 @pytest.fixture
 async def replicas(postgres_url: str, tmp_path: Path) -> AsyncIterator[tuple[Api, Api]]:
-    env = process_settings(normalise_database_url(postgres_url), tmp_path)
+    env = process_settings(
+        normalise_database_url(postgres_url), tmp_path, CONVEYOR_CLAIM_RECHECK_SECONDS=NO_RECHECK
+    )
     servers = [ServerProcess(env), ServerProcess(env)]
     try:
         await asyncio.gather(*[s.start() for s in servers])
@@ -79,13 +84,13 @@ async def test_long_poll_claim_on_a_wakes_when_a_task_is_created_on_b(
     _, node = await a.new_node(admin, node_id="sleeper", task_types=["wake"])
     started = time.monotonic()
     claim = asyncio.create_task(a.claim(node, task_types=["wake"], wait_seconds=WAIT_SECONDS))
-    # Give the claim time to reach its wait, and prove it did: were it not waiting
-    # yet, the task below would be found by its first look, not by a wake-up.
-    await asyncio.sleep(0.3)
+    # Wait until the claim is parked: were it not waiting yet, the task below would
+    # be found by its first look, not by a wake-up.
+    await a.claims_parked()
     assert not claim.done(), "the claim should be parked in its long-poll"
     task = await b.submit(user, task_type="wake")
     body = await asyncio.wait_for(claim, WAIT_SECONDS + 10)
     elapsed = time.monotonic() - started
     assert [t["task_id"] for t in body["tasks"]] == [task["task_id"]]
-    # Promptly means well before the wait would have run out.
+    # Well before the wait ran out, and with no re-check in between: woken.
     assert elapsed < WAIT_SECONDS / 4, elapsed

@@ -7,7 +7,9 @@ import asyncio
 import httpx
 
 from tests.events.conftest import KEEPALIVE, WAIT, data, open_stream, running_task, seqs
-from tests.server import Api, wait_until
+from tests.server import Api
+
+OPEN_STREAMS = "conveyor_sse_subscribers"
 
 
 async def test_history_then_live_in_order_then_close_on_completion(api: Api) -> None:
@@ -127,22 +129,12 @@ async def test_status_changes_of_a_live_task_are_streamed(api: Api) -> None:
     assert [data(e)["status"] for e in final] == ["cancelled"]
 
 
-async def _open_streams_gauge(api: Api) -> float:
-    text = (await api.http.get(api.base_url + "/metrics")).text
-    (line,) = [ln for ln in text.splitlines() if ln.startswith("conveyor_sse_subscribers ")]
-    return float(line.split()[1])
-
-
 async def test_open_streams_are_counted_until_the_client_goes_away(api: Api) -> None:
     run = await running_task(api)
     await run.report(1)
-    assert await _open_streams_gauge(api) == 0
+    assert await api.metric(OPEN_STREAMS) == 0
     async with open_stream(api.base_url, f"/tasks/{run.task_id}/events", run.user) as stream:
         await stream.take(1)
-        assert await _open_streams_gauge(api) == 1
+        assert await api.metric(OPEN_STREAMS) == 1
     # The server notices the disconnect on its own time; wait on the gauge itself.
-
-    async def closed() -> bool:
-        return await _open_streams_gauge(api) == 0
-
-    await wait_until(closed, WAIT, "the server to count the stream as closed")
+    await api.wait_metric(OPEN_STREAMS, 0, "the server to count the stream as closed")

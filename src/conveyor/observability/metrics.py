@@ -48,6 +48,11 @@ class Metrics:
         self.sse_subscribers = Gauge(
             "conveyor_sse_subscribers", "Open event streams", registry=self.registry
         )
+        self.claims_waiting = Gauge(
+            "conveyor_claims_waiting",
+            "Long-poll claims parked until work arrives",
+            registry=self.registry,
+        )
         self.http_requests_total = Counter(
             "conveyor_http_requests_total",
             "HTTP requests, by route template and status class",

@@ -19,10 +19,6 @@ from conveyor.store import nodes as node_store
 from conveyor.store import progress as progress_store
 from conveyor.store import tasks as task_store
 
-# How often a long-poll re-checks on its own: the safety net for a wake-up that
-# never comes (a delayed task falling due, a replica without a shared bus).
-POLL_FALLBACK_SECONDS = 1.0
-
 
 @dataclass(frozen=True, slots=True)
 class Finish:
@@ -86,15 +82,22 @@ class WorkerService:
         wait = min(req.wait_seconds, self.rt.settings.max_wait_seconds)
         if claimed or wait <= 0:
             return claimed, finished
+        return await self._claim_when_woken(node, types, req, wait), finished
+
+    async def _claim_when_woken(
+        self, node: Node, types: list[str], req: ClaimInput, wait: float
+    ) -> list[Task]:
+        """Park until a wake-up (or the fallback poll) finds work, or ``wait`` runs out."""
         deadline = time.monotonic() + wait
+        recheck = self.rt.settings.claim_recheck_seconds
         async with self.rt.waker.listen(types) as waiter:
-            while not claimed:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    break
-                await waiter.wait(min(remaining, POLL_FALLBACK_SECONDS))
-                claimed = await self._claim_once(node, types, req)
-        return claimed, finished
+            with self.rt.metrics.claims_waiting.track_inprogress():
+                while (remaining := deadline - time.monotonic()) > 0:
+                    await waiter.wait(min(remaining, recheck))
+                    claimed = await self._claim_once(node, types, req)
+                    if claimed:
+                        return claimed
+        return []
 
     async def claim_for_push(self, node: Node, max_tasks: int) -> list[Task]:
         """The dispatcher claiming on a push node's behalf: the same claim, capacity
