@@ -10,7 +10,7 @@ import pytest
 
 from conveyor.domain.states import TaskStatus
 from conveyor.domain.tasks import NewTask
-from conveyor.domain.transitions import Command, Event, decide
+from conveyor.domain.transitions import Command, Event, claim_changes, decide, effective_lease
 from conveyor.errors import Conflict
 from conveyor.store import claim as claim_store
 from conveyor.store import progress as progress_store
@@ -50,8 +50,9 @@ async def claim(
     types: tuple[str, ...] = (),
     labels: dict[str, str] | None = None,
     now: datetime = NOW,
+    capacity: int | None = None,
 ) -> list[str]:
-    req = claim_store.ClaimRequest(node, types, labels or {}, limit, 30)
+    req = claim_store.ClaimRequest(node, types, labels or {}, limit, 30, capacity)
     async with db.write() as conn:
         return [t.id for t in await claim_store.claim(conn, req, now)]
 
@@ -96,6 +97,30 @@ async def test_claim_order_types_pins_schedule_and_labels(db: Database) -> None:
     assert await claim(db, "n3", labels={"gpu": "false"}) == [other_type.id]
     assert await claim(db, "n3", labels={"gpu": "true", "x": "y"}) == [gpu.id]
     assert await claim(db, "n1", now=NOW + timedelta(seconds=61)) == [later.id]
+
+
+async def test_claim_writes_what_the_state_machine_says(db: Database) -> None:
+    """PostgreSQL claims in one SQL statement; its row must match claim_changes."""
+    plain, timed = new_task(), new_task(timeout_seconds=5)
+    await insert(db, plain, timed)
+    later = NOW + timedelta(seconds=3)
+    await claim(db, "n1", now=later)
+    async with db.read() as conn:
+        for item in (plain, timed):
+            task = await task_store.get_task(conn, item.id)
+            assert task is not None
+            lease = effective_lease(item.timeout_seconds, 30)
+            expected = claim_changes("n1", lease, later)
+            assert {key: getattr(task, key) for key in expected} == expected
+            assert (task.version, task.started_at) == (2, later)
+
+
+async def test_claim_stops_at_the_node_capacity(db: Database) -> None:
+    await insert(db, *[new_task() for _ in range(6)])
+    assert len(await claim(db, "n1", limit=2, capacity=3)) == 2
+    assert len(await claim(db, "n1", limit=5, capacity=3)) == 1
+    assert await claim(db, "n1", limit=5, capacity=3) == []
+    assert len(await claim(db, "n2", limit=5, capacity=2)) == 2
 
 
 async def test_guarded_write_refuses_a_stale_version(db: Database) -> None:

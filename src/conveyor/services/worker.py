@@ -120,12 +120,13 @@ class WorkerService:
                 fresh = await node_store.check_in(unit.conn, node.id, now)
             if fresh is None or not fresh.can_claim:
                 return []
-            held = await task_store.count_held(unit.conn, node.id)
-            room = min(req.max_tasks, fresh.max_concurrency - held, self.rt.settings.max_batch)
-            if room <= 0:
-                return []
             request = claim_store.ClaimRequest(
-                node.id, types, fresh.labels, room, self._lease(req.lease_seconds)
+                node.id,
+                types,
+                fresh.labels,
+                limit=min(req.max_tasks, self.rt.settings.max_batch),
+                lease_seconds=self._lease(req.lease_seconds),
+                capacity=fresh.max_concurrency,
             )
             claimed = await claim_store.claim(unit.conn, request, now)
             unit.outbox.status_changed(claimed)

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, or_, select, update
+from sqlalchemy import bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import IntegrityError
 
@@ -16,6 +16,7 @@ from conveyor.errors import Conflict
 from conveyor.store.database import Connection
 from conveyor.store.schema import nodes, tasks
 from conveyor.store.tasks import timestamp
+from conveyor.store.types import UTCDateTime
 
 
 def row_to_node(row: RowMapping) -> Node:
@@ -124,20 +125,24 @@ async def delete_node(conn: Connection, node_id: str) -> bool:
     return bool(result.rowcount)
 
 
+# Built once: every claim runs it, and building it cost more than running it.
+_CHECK_IN = (
+    update(nodes)
+    .where(nodes.c.id == bindparam("node_id"))
+    .values(last_seen=bindparam("now", type_=UTCDateTime()), health=NodeHealth.HEALTHY.value)
+    .returning(*nodes.c)
+)
+
+
 async def check_in(conn: Connection, node_id: str, now: datetime) -> Node | None:
     """Record a node's sign of life and read it back, row-locked.
 
     On PostgreSQL the ``UPDATE`` holds the node's row lock until the claim's
     transaction ends, so two concurrent claims by one node take turns and the
-    capacity check below them cannot be raced past ``max_concurrency``.
+    claim's count of the tasks the node holds (store/claim.py) cannot be raced
+    past ``max_concurrency``.
     """
-    stmt = (
-        update(nodes)
-        .where(nodes.c.id == node_id)
-        .values(last_seen=now, health=NodeHealth.HEALTHY.value)
-        .returning(*nodes.c)
-    )
-    row = (await conn.execute(stmt)).mappings().first()
+    row = (await conn.execute(_CHECK_IN, {"node_id": node_id, "now": now})).mappings().first()
     return row_to_node(row) if row else None
 
 
