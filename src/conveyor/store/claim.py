@@ -2,7 +2,7 @@
 
 PostgreSQL claims in one statement: a ``FOR UPDATE SKIP LOCKED`` pick, so that
 concurrent claimers on any number of replicas skip each other's rows instead of
-queueing behind them, feeding an ``UPDATE … FROM`` that leases what it picked. The
+queueing behind them, feeding the ``UPDATE`` that leases what it picked. The
 node's free capacity (``capacity`` minus the tasks it holds) is counted in the same
 statement; the caller has already row-locked the node (``nodes.check_in``), so
 claims by one node take turns and this count is never stale. The statement is
