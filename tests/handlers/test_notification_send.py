@@ -15,6 +15,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from conveyor.handlers import HandlerSettings, build_handlers
+from conveyor.handlers.urls import host_allowed
 from conveyor.security.signing import (
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
@@ -74,12 +75,13 @@ async def receiver() -> AsyncIterator[Receiver]:
 
 
 def handler(**extra: Any) -> Any:
-    cfg = HandlerSettings(
-        webhook_secret=SecretStr(SECRET),
-        webhook_max_attempts=3,
-        webhook_backoff_seconds=0.01,
-        **extra,
-    )
+    values: dict[str, Any] = {
+        "webhook_secret": SecretStr(SECRET),
+        "webhook_max_attempts": 3,
+        "webhook_backoff_seconds": 0.01,
+        "webhook_allowed_hosts": ["127.0.0.1"],
+    }
+    cfg = HandlerSettings(**{**values, **extra})
     return build_handlers(cfg)["notification_send"]
 
 
@@ -120,13 +122,46 @@ async def test_a_4xx_is_final(receiver: Receiver) -> None:
 
 
 async def test_a_wrong_secret_is_refused_by_the_receiver(receiver: Receiver) -> None:
-    wrong = build_handlers(HandlerSettings(webhook_secret=SecretStr("not-the-secret")))
+    wrong = handler(webhook_secret=SecretStr("not-the-secret"))
     with pytest.raises(HandlerError) as caught:
-        await wrong["notification_send"](
+        await wrong({"url": receiver.url("hook/ok")}, make_run("notification_send").ctx)
+    assert not caught.value.retryable and caught.value.code == "webhook_rejected"
+    assert receiver.received == []
+
+
+@pytest.mark.parametrize(
+    "allowed",
+    [
+        [],  # the default: no host at all
+        ["localhost"],  # the same machine under another name is another host
+        ["*.127.0.0.1", "hooks.example.com"],
+    ],
+)
+async def test_only_allowed_hosts_are_posted_to(receiver: Receiver, allowed: list[str]) -> None:
+    """A task names the URL; the worker's operator decides where it may go (SSRF)."""
+    with pytest.raises(HandlerError) as caught:
+        await handler(webhook_allowed_hosts=allowed)(
             {"url": receiver.url("hook/ok")}, make_run("notification_send").ctx
         )
-    assert not caught.value.retryable
+    assert caught.value.code == "url_not_allowed" and not caught.value.retryable
+    assert "CONVEYOR_WEBHOOK_ALLOWED_HOSTS" in str(caught.value)
     assert receiver.received == []
+
+
+@pytest.mark.parametrize(
+    ("host", "allowed", "expected"),
+    [
+        ("hooks.example.com", ["hooks.example.com"], True),
+        ("HOOKS.example.com.", ["hooks.example.com"], True),
+        ("a.hooks.example.com", ["*.example.com"], True),
+        ("example.com", ["*.example.com"], False),
+        ("evilexample.com", ["*.example.com"], False),
+        ("example.com.evil.net", ["example.com"], False),
+        ("10.0.0.1", [], False),
+    ],
+)
+def test_host_patterns(host: str, allowed: list[str], expected: bool) -> None:
+    assert host_allowed(host, allowed) is expected
 
 
 async def test_connection_refused_is_retried_then_retryable() -> None:

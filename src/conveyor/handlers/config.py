@@ -30,6 +30,9 @@ class HandlerSettings(BaseSettings):
     webhook_max_attempts: int = Field(default=3, ge=1, le=20)
     webhook_backoff_seconds: float = Field(default=0.5, ge=0)
     webhook_backoff_max_seconds: float = Field(default=10.0, ge=0)
+    # Hosts webhooks may be posted to (exact, or ``*.example.com`` for subdomains);
+    # empty: none, so a worker never posts into its own network until told where.
+    webhook_allowed_hosts: list[str] = Field(default_factory=list)
 
     cleanup_root: Path = Path("./conveyor-data/tmp")
 

@@ -1,5 +1,6 @@
 """``notification_send``: POST a signed JSON body to a webhook, retrying what is transient.
 
+Only hosts in ``CONVEYOR_WEBHOOK_ALLOWED_HOSTS`` are posted to (see handlers/urls.py).
 The receiver checks ``X-Conveyor-Signature`` with ``conveyor.security.signing.verify``;
 every attempt is signed afresh so a retry never looks like a replay.
 """
@@ -15,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from conveyor.handlers.base import Handler, parse_params, resolve, stop_if_cancelled
 from conveyor.handlers.config import HandlerSettings
+from conveyor.handlers.urls import check_url
 from conveyor.security.signing import sign
 from conveyor.worker.context import HandlerError, TaskContext
 
@@ -58,7 +60,7 @@ def _retry_after(response: httpx.Response) -> float | None:
 
 
 async def _attempt(
-    client: httpx.AsyncClient, url: str, body: bytes, secret: str, event: str
+    client: httpx.AsyncClient, url: httpx.URL, body: bytes, secret: str, event: str
 ) -> int:
     headers = {
         "Content-Type": "application/json",
@@ -107,6 +109,7 @@ def make_notification_send(settings: HandlerSettings | None = None) -> Handler:
                 retryable=False,
                 code="not_configured",
             )
+        url = check_url(p.url, cfg.webhook_allowed_hosts, "CONVEYOR_WEBHOOK_ALLOWED_HOSTS")
         secret = cfg.webhook_secret.get_secret_value()
         body = _body(p, ctx)
         reason = ""
@@ -114,7 +117,7 @@ def make_notification_send(settings: HandlerSettings | None = None) -> Handler:
             for attempt in range(1, cfg.webhook_max_attempts + 1):
                 stop_if_cancelled(ctx)
                 try:
-                    status = await _attempt(client, p.url, body, secret, p.event)
+                    status = await _attempt(client, url, body, secret, p.event)
                 except _Transient as exc:
                     reason = exc.reason
                     await ctx.progress({"attempt": attempt, "error": reason})

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from conveyor.client.artifacts import ArtifactError
 from conveyor.handlers.base import Handler, artifacts_of, parse_params, resolve, stop_if_cancelled
 from conveyor.handlers.config import HandlerSettings
+from conveyor.handlers.urls import check_url
 from conveyor.worker.context import HandlerError, TaskContext
 
 INPUT_FORMATS = ["PNG", "JPEG", "WEBP", "GIF", "BMP"]
@@ -58,18 +59,6 @@ class ResizeParams(BaseModel):
 
 def _refuse(message: str, code: str) -> HandlerError:
     return HandlerError(message, retryable=False, code=code)
-
-
-def check_url(url: str, allowed: list[str]) -> httpx.URL:
-    try:
-        parsed = httpx.URL(url)
-    except httpx.InvalidURL as exc:
-        raise _refuse(f"not a URL: {exc}", "invalid_params") from exc
-    if parsed.scheme not in ("http", "https"):
-        raise _refuse("only http and https URLs can be fetched", "url_not_allowed")
-    if parsed.host.lower().rstrip(".") not in {h.lower() for h in allowed}:
-        raise _refuse(f"fetching from host {parsed.host!r} is not allowed", "url_not_allowed")
-    return parsed
 
 
 async def fetch_url(url: httpx.URL, cfg: HandlerSettings) -> bytes:
@@ -149,7 +138,9 @@ def make_resize_image(settings: HandlerSettings | None = None) -> Handler:
         p = parse_params(ResizeParams, params)
         cfg = resolve(settings)
         if p.url is not None:
-            data = await fetch_url(check_url(p.url, cfg.fetch_allowed_hosts), cfg)
+            data = await fetch_url(
+                check_url(p.url, cfg.fetch_allowed_hosts, "CONVEYOR_FETCH_ALLOWED_HOSTS"), cfg
+            )
         else:
             data = await fetch_artifact(ctx, p.artifact_id or "", cfg)
         await ctx.progress({"stage": "downloaded", "bytes": len(data), "percent": 30})
