@@ -94,3 +94,19 @@ async def test_long_poll_claim_on_a_wakes_when_a_task_is_created_on_b(
     assert [t["task_id"] for t in body["tasks"]] == [task["task_id"]]
     # Well before the wait ran out, and with no re-check in between: woken.
     assert elapsed < WAIT_SECONDS / 4, elapsed
+
+
+async def test_a_stream_ticket_used_on_a_is_refused_on_b(replicas: tuple[Api, Api]) -> None:
+    """Single use holds across replicas: a leaked ticket cannot be replayed elsewhere."""
+    a, b = replicas
+    user = await a.user_headers("ticket-holder")
+    task = await a.submit(user, task_type="x")
+    path = f"/tasks/{task['task_id']}/events"
+    r = await a.http.post("/auth/stream-ticket", json={"task_id": task["task_id"]}, headers=user)
+    assert r.status_code == 200, r.text
+    ticket = r.json()["ticket"]
+    async with open_stream(a.base_url, path, params={"ticket": ticket}) as stream:
+        assert stream.status_code == 200
+        replay = await b.http.get(path, params={"ticket": ticket})
+        assert replay.status_code == 401
+        assert replay.json()["error"]["message"] == "this ticket was already used"

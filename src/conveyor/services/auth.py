@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from conveyor.domain.access import Principal
 from conveyor.domain.nodes import Node
@@ -15,6 +15,7 @@ from conveyor.errors import Conflict, InvalidInput, Unauthorized
 from conveyor.security.tokens import LEEWAY_SECONDS, Claims
 from conveyor.services.runtime import Runtime
 from conveyor.store import nodes as node_store
+from conveyor.store import tickets as ticket_store
 from conveyor.store import users as user_store
 from conveyor.store.database import Connection
 from conveyor.store.users import RefreshToken, User
@@ -40,34 +41,9 @@ class Caller:
     node: Node | None = None
 
 
-class UsedTickets:
-    """Stream-ticket ids seen by this replica, each kept until its ticket expires.
-
-    Single use is enforced per replica, in memory: cheap, and enough for what a
-    ticket is (a minute-long, often task-scoped pass that keeps the long-lived token
-    out of URLs and logs). Behind a load balancer with N replicas a leaked ticket
-    could be replayed at most once on each other replica within its TTL; a shared
-    store (a Redis ``SET NX EX`` or a table) would close that at one round trip
-    per stream opened.
-    """
-
-    def __init__(self) -> None:
-        self._seen: dict[str, datetime] = {}
-
-    def first_use(self, jti: str, expires_at: datetime, now: datetime) -> bool:
-        if len(self._seen) > 1024:
-            self._seen = {k: exp for k, exp in self._seen.items() if exp > now}
-        if jti in self._seen:
-            return False
-        # Kept past the token's own expiry leeway so it cannot come back valid.
-        self._seen[jti] = expires_at + timedelta(seconds=LEEWAY_SECONDS)
-        return True
-
-
 class AuthService:
-    def __init__(self, rt: Runtime, used_tickets: UsedTickets | None = None) -> None:
+    def __init__(self, rt: Runtime) -> None:
         self.rt = rt
-        self.used_tickets = used_tickets or UsedTickets()
 
     async def register(self, username: str, password: str, role: Role = Role.USER) -> User:
         _check_credentials(username, password)
@@ -189,7 +165,11 @@ class AuthService:
         scope = claims.extra.get("scope")
         if scope != "*" and scope != task_id:
             raise Unauthorized("this ticket is for another stream")
-        if not self.used_tickets.first_use(claims.jti, claims.expires_at, self.rt.clock.now()):
+        # Kept past the ticket's own expiry leeway, so it cannot come back valid.
+        keep_until = claims.expires_at + timedelta(seconds=LEEWAY_SECONDS)
+        async with self.rt.db.write() as conn:
+            first = await ticket_store.use_once(conn, claims.jti, keep_until, self.rt.clock.now())
+        if not first:
             raise Unauthorized("this ticket was already used")
         return await self._caller(claims)
 

@@ -164,6 +164,16 @@ task_progress = Table(
     Column("created_at", UTCDateTime(), nullable=False),
 )
 
+# Stream tickets already used, shared by every replica so a ticket opens one stream
+# in all; a row is kept until the ticket could no longer verify anyway.
+used_stream_tickets = Table(
+    "used_stream_tickets",
+    metadata,
+    Column("jti", String(64), primary_key=True),
+    Column("expires_at", UTCDateTime(), nullable=False),
+    Index("ix_used_stream_tickets_expires", "expires_at"),
+)
+
 idempotency_keys = Table(
     "idempotency_keys",
     metadata,
