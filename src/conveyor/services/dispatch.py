@@ -10,6 +10,10 @@ missing or bad signature, a malformed body) is a delivery failure: the task
 fails retryably (an attempt charged, back to pending after backoff) and the node
 collects a failure, is skipped for a cool-down (so the retry fails over to
 another node) and, failing repeatedly, turns unhealthy and gets no traffic.
+
+Answers are applied in batches, through the same batched finish as pull workers:
+one transaction per node for all the answers that arrived while the previous batch
+was being written, not one per task.
 """
 
 from __future__ import annotations
@@ -26,7 +30,6 @@ import httpx
 from conveyor.domain.nodes import Node
 from conveyor.domain.states import NodeHealth, NodeKind, NodeStatus
 from conveyor.domain.tasks import Task
-from conveyor.errors import ConveyorError
 from conveyor.observability.logging import get_logger
 from conveyor.security.signing import (
     SIGNATURE_HEADER,
@@ -117,6 +120,10 @@ class Dispatcher:
         # Types the push nodes serve: None means some node takes every type.
         self.wanted_types: set[str] | None = set()
         self._sends: set[asyncio.Task[None]] = set()
+        # Answers waiting to be applied, per node; one finisher applies each node's
+        # share in one transaction (answers arriving meanwhile wait for the next).
+        self._answered: dict[str, tuple[Node, list[Finish]]] = {}
+        self._finisher: asyncio.Task[None] | None = None
         self._cooling: dict[str, float] = {}
         self._failed: set[str] = set()
         self._turn = 0
@@ -201,12 +208,30 @@ class Dispatcher:
         finish = Finish(
             task.id, task.version, outcome, answer.result, answer.error, answer.retryable
         )
-        try:
-            await self.worker.finish(node, finish)
-        except ConveyorError as exc:
-            # Cancelled, or its lease expired and moved on meanwhile: the state
-            # machine refused, which is the point. Nothing to undo.
-            log.info("push answer not applied", task_id=task.id, reason=str(exc))
+        self._answered.setdefault(node.id, (node, []))[1].append(finish)
+        if self._finisher is None or self._finisher.done():
+            self._finisher = asyncio.create_task(self._apply_answers(), name="conveyor-push-finish")
+
+    async def _apply_answers(self) -> None:
+        """Finish answered tasks in batches: a transaction per node per batch, not per task."""
+        while self._answered:
+            batch, self._answered = self._answered, {}
+            for node, finishes in batch.values():
+                try:
+                    outcomes = await self.worker.finish_many(node, finishes)
+                except Exception:
+                    # The leases still protect the tasks: they expire and run again.
+                    log.exception("applying push answers failed", node_id=node.id)
+                    continue
+                for outcome in outcomes:
+                    if outcome.error is not None:
+                        # Cancelled, or its lease expired and moved on meanwhile: the
+                        # state machine refused, which is the point. Nothing to undo.
+                        log.info(
+                            "push answer not applied",
+                            task_id=outcome.task_id,
+                            reason=str(outcome.error),
+                        )
 
     async def close(self, grace: float = 5.0) -> None:
         """Let sends in flight finish for a moment; the rest recover by lease expiry."""
@@ -215,4 +240,6 @@ class Dispatcher:
             for send in pending:
                 send.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
+        if self._finisher is not None:
+            await self._finisher
         await self.http.aclose()
