@@ -23,6 +23,17 @@ async def _push_node(api: Api, admin: dict[str, str], node_id: str, **spec: Any)
     return port, secret
 
 
+async def _pushes(api: Api) -> dict[str, float]:
+    """``conveyor_push_dispatch_total`` by outcome, as the server reports it."""
+    text = (await api.http.get(api.base_url + "/metrics")).text
+    prefix = 'conveyor_push_dispatch_total{outcome="'
+    return {
+        line[len(prefix) :].split('"')[0]: float(line.split()[1])
+        for line in text.splitlines()
+        if line.startswith(prefix)
+    }
+
+
 async def _wait_done(
     api: Api, admin: dict[str, str], ids: list[str], timeout: float = 30
 ) -> list[dict[str, Any]]:
@@ -118,22 +129,29 @@ async def test_broken_nodes_fail_over_to_a_good_one_and_turn_unhealthy(push_api:
 async def test_dead_node_recovers_and_gets_traffic_again(push_api: Api) -> None:
     api = push_api
     admin, user = await api.admin_headers(), await api.user_headers("pusher")
-    port, secret = await _push_node(api, admin, "flaky")
-    for _ in range(100):  # nothing listens on its port: probes fail
-        if (await _node(api, admin, "flaky"))["health"] == "dead":
-            break
-        await asyncio.sleep(0.1)
-    else:
-        pytest.fail("never declared dead")
-    task = await api.submit(user)
-    await asyncio.sleep(0.5)
+    port, secret = await _push_node(api, admin, "flaky", task_types=["noop"])
+    witness_port, witness_secret = await _push_node(api, admin, "witness", task_types=["other"])
+    async with serve_asgi(push_app({"other": lambda p, c: "seen"}, witness_secret), witness_port):
+        for _ in range(100):  # nothing listens on flaky's port: probes fail
+            if (await _node(api, admin, "flaky"))["health"] == "dead":
+                break
+            await asyncio.sleep(0.1)
+        else:
+            pytest.fail("never declared dead")
+        task = await api.submit(user)
+        # Proof that dispatch rounds ran after ``task`` existed: a task created after
+        # it reached the healthy witness. Every such round skipped the dead node.
+        later = await api.submit(user, task_type="other")
+        await _wait_done(api, admin, [later["task_id"]])
     r = await api.http.get(f"/tasks/{task['task_id']}", headers=admin)
-    assert r.json()["status"] == "pending"  # no traffic to a dead node
+    assert (r.json()["status"], r.json()["attempts"]) == ("pending", 0)  # never sent
+    assert await _pushes(api) == {"completed": 1}
     async with serve_asgi(push_app({"noop": lambda p, c: "back"}, secret), port):
         (done,) = await _wait_done(api, admin, [task["task_id"]])
         node = await _node(api, admin, "flaky")
     assert (done["status"], done["result"], done["attempts"]) == ("completed", "back", 0)
     assert (node["health"], node["consecutive_failures"]) == ("healthy", 0)
+    assert await _pushes(api) == {"completed": 2}
 
 
 async def test_accepted_task_is_finished_later_by_the_node(push_api: Api) -> None:

@@ -191,6 +191,7 @@ class Dispatcher:
             log.exception("settling a push answer failed", task_id=task.id, node_id=node.id)
 
     async def _settle(self, node: Node, task: Task, answer: Answer) -> None:
+        self.rt.metrics.push_dispatch_total.labels(answer.kind).inc()
         if answer.kind == "undelivered":
             log.warning("push failed", node_id=node.id, task_id=task.id, error=answer.error)
             self._cooling[node.id] = time.monotonic() + self.rt.settings.push_probe_failing_seconds
