@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -155,6 +156,7 @@ async def test_lease_expiry_recovers_then_times_out(api: Api) -> None:
     assert final["attempts"] == 2 and final["lease_owner"] is None
     r = await api.http.post("/admin/timeouts/process", headers=admin)
     assert r.status_code == 200 and r.json() == {"expired": 0}, "nothing left to expire"
+    assert await api.metric("conveyor_leases_expired_total") == 2
 
 
 async def _wait_status(
@@ -226,6 +228,23 @@ async def test_admin_stats_and_ops_endpoints(api: Api) -> None:
     assert (await api.http.get(f"{base}/readyz")).status_code == 200
     metrics = await api.http.get(f"{base}/metrics")
     assert "conveyor_tasks_created_total" in metrics.text
+    # Requests count under their route template, whatever the id in the path.
+    for _ in range(2):
+        r = await api.http.get(f"/tasks/{uuid.uuid4()}", headers=user)
+        assert r.status_code == 404
+    assert (
+        await api.metric(
+            'conveyor_http_requests_total{method="GET",route="/api/v1/tasks/{task_id}",status="4xx"}'
+        )
+        == 2
+    )
+    r = await api.http.get("/no-such-path")
+    assert (
+        await api.metric(
+            'conveyor_http_requests_total{method="GET",route="unmatched",status="4xx"}'
+        )
+        == 1
+    )
     docs = await api.http.get(f"{base}/openapi.json")
     assert "/api/v1/worker/claim" in docs.json()["paths"]
 

@@ -11,6 +11,7 @@ from conveyor import __version__
 from conveyor.api.deps import Services
 from conveyor.api.errors import install_error_handlers
 from conveyor.api.limits import BodySizeLimit
+from conveyor.api.request_metrics import RequestMetrics
 from conveyor.api.routes import admin, artifacts, auth, events, nodes, ops, tasks, worker
 from conveyor.clock import Clock, SystemClock
 from conveyor.duties.base import DutyRunner
@@ -132,6 +133,8 @@ def create_app(
         max_bytes=settings.max_body_bytes,
         path_limits={API_PREFIX + artifacts.UPLOAD_PATH: artifacts.upload_body_limit(settings)},
     )
+    # Outermost (added last), so refusals by the body-size limit are counted too.
+    app.add_middleware(RequestMetrics, counter=rt.metrics.http_requests_total)
     for module in (auth, worker, tasks, nodes, admin, artifacts, events):
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(ops.router)
