@@ -7,6 +7,7 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from typing import Any
 
 from sqlalchemy import (
@@ -15,6 +16,7 @@ from sqlalchemy import (
     DateTime,
     Integer,
     Text,
+    Update,
     and_,
     bindparam,
     func,
@@ -127,18 +129,33 @@ async def get_tasks(conn: AsyncConnection, task_ids: Iterable[str]) -> dict[str,
 
 async def apply_transition(conn: AsyncConnection, tr: Transition) -> Task | None:
     """The guarded write: zero rows means the task moved since it was read."""
-    stmt = (
+    values = column_values(tr.values())
+    params = {"_id": tr.task_id, "_from": tr.from_status.value, "_version": tr.expected_version}
+    params.update({f"v_{key}": value for key, value in values.items()})
+    stmt = _guarded_update(tuple(sorted(values)))
+    row = (await conn.execute(stmt, params)).mappings().first()
+    return row_to_task(row) if row else None
+
+
+@cache
+def _guarded_update(keys: tuple[str, ...]) -> Update:
+    """One statement per set of changed columns, built once: every finish runs one,
+    and building a fresh expression cost more than SQLite took to run it."""
+    return (
         update(tasks)
         .where(
-            tasks.c.id == tr.task_id,
-            tasks.c.status == tr.from_status.value,
-            tasks.c.version == tr.expected_version,
+            tasks.c.id == bindparam("_id"),
+            tasks.c.status == bindparam("_from"),
+            tasks.c.version == bindparam("_version"),
         )
-        .values(**column_values(tr.values()), version=tasks.c.version + 1)
+        .values(
+            {
+                **{key: bindparam(f"v_{key}", type_=tasks.c[key].type) for key in keys},
+                "version": tasks.c.version + 1,
+            }
+        )
         .returning(*TASK_COLUMNS)
     )
-    row = (await conn.execute(stmt)).mappings().first()
-    return row_to_task(row) if row else None
 
 
 async def apply_transitions(
