@@ -225,3 +225,31 @@ async def test_security_headers_and_user_text_is_never_markup(page: Page, server
     await expect(page.locator("#notice")).to_contain_text("Submitted task")
     # The text is shown as text: no element came of it anywhere in the page.
     await expect(page.locator("img")).to_have_count(0)
+
+
+async def test_a_refused_token_is_refreshed_once_then_the_session_ends(
+    page: Page, server: Api
+) -> None:
+    await server.user_headers("carol", USER_PASSWORD)
+    await sign_in(page, "carol", USER_PASSWORD)
+    await expect(page.locator("#submit-panel")).to_be_visible()
+    refresh = await page.evaluate("sessionStorage.getItem('conveyor.refresh_token')")
+
+    # As if the access token had expired: the next call gets a 401, the page spends
+    # the refresh token for a new pair and repeats the call.
+    await page.evaluate("sessionStorage.setItem('conveyor.access_token', 'expired')")
+    await page.get_by_label("Task type").fill("after_refresh")
+    await page.get_by_role("button", name="Submit", exact=True).click()
+    await expect(page.locator("#tasks-body tr .col-type")).to_have_text("after_refresh")
+    assert await page.evaluate("sessionStorage.getItem('conveyor.access_token')") != "expired"
+    assert await page.evaluate("sessionStorage.getItem('conveyor.refresh_token')") != refresh
+
+    # When the refresh is refused as well, the page signs out and says why.
+    await page.evaluate(
+        "sessionStorage.setItem('conveyor.access_token', 'expired');"
+        "sessionStorage.setItem('conveyor.refresh_token', 'spent')"
+    )
+    await page.get_by_role("button", name="Submit", exact=True).click()
+    await expect(page.locator("#login-view")).to_be_visible()
+    await expect(page.locator("#notice")).to_contain_text("session has expired")
+    assert await page.evaluate("sessionStorage.length") == 0

@@ -219,7 +219,15 @@
     closeDetail();
     state.tasks.clear();
     state.cursor = null;
+    state.filter = { status: "", taskType: "" };
+    // The next person at this tab must not see the last one's data or drafts.
     $("tasks-body").replaceChildren();
+    $("nodes-body").replaceChildren();
+    $("stats-tasks").replaceChildren();
+    $("stats-nodes").replaceChildren();
+    $("submit-form").reset();
+    $("filter-form").reset();
+    for (const id of ["submit-error", "tasks-error"]) $(id).textContent = "";
     show($("app-view"), false);
     show($("session"), false);
     show($("admin-panel"), false);
