@@ -20,6 +20,9 @@
   const TERMINAL = new Set(["completed", "failed", "timeout", "cancelled"]);
   const TASK_TYPE = /^[A-Za-z0-9_.:-]{1,100}$/;
   const MAX_BACKOFF_MS = 30000;
+  // Bounds on what a busy cluster can make one tab hold.
+  const MAX_ROWS = 500;
+  const MAX_LOG_ENTRIES = 500;
 
   const $ = (id) => document.getElementById(id);
   const store = window.sessionStorage;
@@ -154,7 +157,9 @@
       throw new ApiError(0, "network", "The server could not be reached.");
     }
     if (response.status === 401 && token && !retried) {
-      if (await refreshTokens()) return api(method, path, body, true);
+      // Another call may have refreshed meanwhile: then only this call is repeated.
+      const renewed = store.getItem(ACCESS) !== token || (await refreshTokens());
+      if (renewed) return api(method, path, body, true);
       signOut("Your session has expired. Please sign in again.");
     }
     const data = await readBody(response);
@@ -373,7 +378,7 @@
     $("tasks-error").textContent = "";
     try {
       const task = await api("POST", `/tasks/${encodeURIComponent(taskId)}/${action}`);
-      upsertTask(task, "top");
+      if (action === "cancel" || matchesFilter(task)) upsertTask(task, "top");
       if (action === "retry") openDetail(task.task_id);
     } catch (err) {
       $("tasks-error").textContent = errorText(err);
@@ -499,7 +504,8 @@
       const task = await api("GET", `/tasks/${encodeURIComponent(taskId)}`);
       if (state.detail !== detail) return;
       renderDetailFacts(task);
-      $("detail-panel").scrollIntoView({ block: "nearest" });
+      // Keyboard and screen-reader users land on what they just opened.
+      $("detail-title").focus();
       await connectDetail(detail);
     } catch (err) {
       if (state.detail === detail) setStreamState(errorText(err));
@@ -558,7 +564,9 @@
       el("time", { text: formatTime(item.timestamp), attrs: { datetime: String(item.timestamp) } }),
       el("code", { text: JSON.stringify(data) }),
     ]);
-    $("detail-log").append(entry);
+    const log = $("detail-log");
+    log.append(entry);
+    while (log.children.length > MAX_LOG_ENTRIES) log.firstElementChild.remove();
   }
 
   function onDetailStatus(detail, event) {
@@ -590,7 +598,10 @@
       if (typeof change.version === "number") updated.version = change.version;
       upsertTask(updated);
       refetchTask(change.task_id);
-    } else if (matchesFilter({ status: change.status, task_type: change.task_type })) {
+    } else if (
+      $("tasks-body").rows.length < MAX_ROWS &&
+      matchesFilter({ status: change.status, task_type: change.task_type })
+    ) {
       refetchTask(change.task_id);
     }
   }
@@ -641,7 +652,7 @@
       const change = parseEvent(event);
       if (change && change.task_id && change.status) {
         applyStatusChange(change);
-        scheduleStats();
+        scheduleAdminRefresh();
       }
     });
     source.addEventListener("error", () => {
@@ -663,13 +674,14 @@
     state.firehoseBackoff = Math.min(state.firehoseBackoff * 2, MAX_BACKOFF_MS);
   }
 
-  let statsTimer = null;
-  function scheduleStats() {
-    // Coalesced: a busy cluster sends many changes a second, stats need not follow each.
-    if (statsTimer) return;
-    statsTimer = setTimeout(() => {
-      statsTimer = null;
-      loadStats();
+  let adminTimer = null;
+  function scheduleAdminRefresh() {
+    // Coalesced: a busy cluster sends many changes a second; stats and nodes need not
+    // follow each one.
+    if (adminTimer) return;
+    adminTimer = setTimeout(() => {
+      adminTimer = null;
+      loadAdmin();
     }, 2000);
   }
 
