@@ -177,7 +177,7 @@ async def test_the_firehose_updates_rows_live_for_an_admin(page: Page, server: A
     await expect(page.locator("#detail-panel")).to_be_hidden()
 
 
-async def test_security_headers_and_user_text_is_never_markup(page: Page, server: Api) -> None:
+async def test_the_page_has_security_headers_and_no_inline_code(server: Api) -> None:
     r = await server.http.get(server.base_url + "/")
     assert r.status_code == 200
     assert r.headers["content-type"].startswith("text/html")
@@ -195,6 +195,8 @@ async def test_security_headers_and_user_text_is_never_markup(page: Page, server
         gone = await server.http.get(server.base_url + "/dashboard/static/" + missing)
         assert gone.status_code == 404, missing
 
+
+async def test_user_text_is_shown_as_text_never_markup(page: Page, server: Api) -> None:
     admin = await server.admin_headers()
     user = await server.user_headers("mallory", USER_PASSWORD)
     task = await server.submit(user, task_type="xss", params={"note": XSS})
@@ -253,3 +255,38 @@ async def test_a_refused_token_is_refreshed_once_then_the_session_ends(
     await expect(page.locator("#login-view")).to_be_visible()
     await expect(page.locator("#notice")).to_contain_text("session has expired")
     assert await page.evaluate("sessionStorage.length") == 0
+
+
+async def test_filters_and_load_more_follow_the_cursor(page: Page, server: Api) -> None:
+    user = await server.user_headers("dave", USER_PASSWORD)
+    batch = [{"task_type": "bulk", "params": {"i": i}} for i in range(30)]
+    batch += [{"task_type": "other", "params": {}} for _ in range(2)]
+    r = await server.http.post("/tasks", json={"tasks": batch}, headers=user)
+    assert r.status_code == 201, r.text
+    cancelled = r.json()["tasks"][-1]["task_id"]
+    r = await server.http.post(f"/tasks/{cancelled}/cancel", headers=user)
+    assert r.status_code == 200, r.text
+
+    await sign_in(page, "dave", USER_PASSWORD)
+    rows = page.locator("#tasks-body tr")
+    more = page.get_by_role("button", name="Load more")
+    await expect(rows).to_have_count(25)
+    await more.click()
+    await expect(rows).to_have_count(32)
+    await expect(more).to_be_hidden()
+
+    await page.get_by_label("Type", exact=True).fill("other")
+    await page.get_by_role("button", name="Apply").click()
+    await expect(rows).to_have_count(2)
+    await page.get_by_label("Status", exact=True).select_option("cancelled")
+    await page.get_by_role("button", name="Apply").click()
+    await expect(rows).to_have_count(1)
+    await expect(row(page, cancelled).locator(".col-status")).to_have_text("cancelled")
+
+    # Retry from the table: a new pending task, linked to the old one, opened live.
+    await row(page, cancelled).get_by_role("button", name="Retry").click()
+    await expect(page.locator("#detail-status")).to_have_text("pending")
+    retried = await page.locator("#detail-id").text_content()
+    assert retried and retried != cancelled
+    stored = (await server.http.get(f"/tasks/{retried}", headers=user)).json()
+    assert stored["original_task_id"] == cancelled
