@@ -13,14 +13,15 @@ from typing import Any
 
 from playwright.async_api import Page, expect
 
+from tests.dashboard.proxy import CuttableProxy
 from tests.server import ADMIN, Api
 
 USER_PASSWORD = "user-password-1"
 XSS = "<img src=x onerror=alert(1)>"
 
 
-async def sign_in(page: Page, username: str, password: str) -> None:
-    await page.goto("/")
+async def sign_in(page: Page, username: str, password: str, base: str = "") -> None:
+    await page.goto(base + "/")
     await page.get_by_label("Username", exact=True).fill(username)
     await page.get_by_label("Password", exact=True).fill(password)
     await page.get_by_role("button", name="Sign in").click()
@@ -290,3 +291,43 @@ async def test_filters_and_load_more_follow_the_cursor(page: Page, server: Api) 
     assert retried and retried != cancelled
     stored = (await server.http.get(f"/tasks/{retried}", headers=user)).json()
     assert stored["original_task_id"] == cancelled
+
+
+async def test_streams_come_back_with_fresh_tickets_after_a_network_drop(
+    page: Page, server: Api
+) -> None:
+    admin = await server.admin_headers()
+    _, node = await server.new_node(admin, node_id="w4", task_types=["flaky"], max_concurrency=2)
+    watched = (await server.submit(admin, task_type="flaky"))["task_id"]
+    (held,) = (await server.claim(node, task_types=["flaky"]))["tasks"]
+    assert held["task_id"] == watched
+    other = (await server.submit(admin, task_type="flaky"))["task_id"]
+    proxy = CuttableProxy(int(server.base_url.rsplit(":", 1)[1]))
+
+    async with proxy.serve() as base:
+        await sign_in(page, *ADMIN, base=base)
+        await expect(page.locator("#firehose-state")).to_have_text("live")
+        await row(page, watched).locator("button[data-action=open]").click()
+        await expect(page.locator("#detail-stream")).to_have_text("live")
+        r = await server.http.post(
+            f"/tasks/{watched}/progress", json={"data": {"percent": 10}}, headers=node
+        )
+        assert r.status_code == 201, r.text
+        await expect(page.locator("#detail-percent")).to_have_text("10%")
+
+        proxy.cut()
+        await expect(page.locator("#firehose-state")).to_have_text("reconnecting")
+        # Changed while the page is cut off: each stream must catch up by itself,
+        # with a new ticket (the old ones are spent).
+        r = await server.http.post(
+            f"/tasks/{watched}/progress", json={"data": {"percent": 20}}, headers=node
+        )
+        assert r.status_code == 201, r.text
+        (second,) = (await server.claim(node, task_types=["flaky"]))["tasks"]
+        assert second["task_id"] == other
+
+        await expect(page.locator("#detail-percent")).to_have_text("20%")
+        await expect(page.locator("#detail-log li")).to_have_count(2)
+        await expect(page.locator("#detail-stream")).to_have_text("live")
+        await expect(page.locator("#firehose-state")).to_have_text("live")
+        await expect(row(page, other).locator(".col-status")).to_have_text("in_progress")

@@ -20,6 +20,7 @@ STATIC_PREFIX = "/dashboard/static"
 ASSETS: dict[str, str] = {
     "app.js": "text/javascript; charset=utf-8",
     "app.css": "text/css; charset=utf-8",
+    "favicon.svg": "image/svg+xml",
 }
 
 # ``default-src 'self'`` forbids inline scripts and styles, so a string that slips

@@ -34,6 +34,7 @@
     firehose: null,
     firehoseRetry: null,
     firehoseBackoff: 1000,
+    firehoseMissed: false, // disconnected since the table was loaded
     detail: null, // {id, source, lastSeq, retry, backoff}
     refreshing: null,
     refetching: new Set(),
@@ -221,6 +222,8 @@
   function signOut(message) {
     clearTokens();
     stopFirehose();
+    state.firehoseMissed = false;
+    state.firehoseBackoff = 1000;
     closeDetail();
     state.tasks.clear();
     state.cursor = null;
@@ -647,6 +650,12 @@
     source.addEventListener("open", () => {
       state.firehoseBackoff = 1000;
       setFirehoseState("live");
+      if (state.firehoseMissed) {
+        // The firehose has no history: what changed while we were away is read anew.
+        state.firehoseMissed = false;
+        loadTasks(true);
+        loadAdmin();
+      }
     });
     source.addEventListener("status_change", (event) => {
       const change = parseEvent(event);
@@ -666,11 +675,9 @@
   function scheduleFirehose() {
     if (!isAdmin()) return;
     setFirehoseState("reconnecting");
+    state.firehoseMissed = true;
     clearTimeout(state.firehoseRetry);
-    // Changes made while disconnected never reach us: reload the table after.
-    state.firehoseRetry = setTimeout(() => {
-      startFirehose().then(() => loadTasks(true));
-    }, state.firehoseBackoff);
+    state.firehoseRetry = setTimeout(startFirehose, state.firehoseBackoff);
     state.firehoseBackoff = Math.min(state.firehoseBackoff * 2, MAX_BACKOFF_MS);
   }
 
