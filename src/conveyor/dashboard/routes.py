@@ -2,7 +2,7 @@
 
 The page holds no server-side state: it is static files that call ``/api/v1`` with
 the signed-in user's bearer token, so it needs nothing the API does not already
-check. Only the files listed in ``ASSETS`` are served, which rules out path tricks.
+check. Only the files found in ``static/`` at start are served, by exact name.
 """
 
 from __future__ import annotations
@@ -17,10 +17,17 @@ from conveyor.errors import NotFound
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 STATIC_PREFIX = "/dashboard/static"
 
+MEDIA_TYPES = {
+    ".js": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".svg": "image/svg+xml",
+}
+# Read once: a name is served only if it is one of these files, so no path a client
+# sends can reach anything else on disk.
 ASSETS: dict[str, str] = {
-    "app.js": "text/javascript; charset=utf-8",
-    "app.css": "text/css; charset=utf-8",
-    "favicon.svg": "image/svg+xml",
+    path.name: MEDIA_TYPES[path.suffix]
+    for path in sorted(STATIC_DIR.iterdir())
+    if path.is_file() and path.suffix in MEDIA_TYPES
 }
 
 # ``default-src 'self'`` forbids inline scripts and styles, so a string that slips
