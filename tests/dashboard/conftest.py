@@ -11,26 +11,38 @@ import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
 
 import pytest
-from playwright.async_api import Browser, ConsoleMessage, Dialog, Page, async_playwright, expect
 
 from tests.conftest import services_required
 from tests.server import Api, serve_api, test_settings
 
+if TYPE_CHECKING:
+    from playwright.async_api import Browser, ConsoleMessage, Dialog, Page
+
 CHROMIUM = Path(os.environ.get("CONVEYOR_TEST_CHROMIUM", "/usr/bin/chromium"))
 # Playwright's expect() polls up to this long; live updates arrive in milliseconds.
 EXPECT_TIMEOUT_MS = 10_000
-expect.set_options(timeout=EXPECT_TIMEOUT_MS)
+
+
+def unavailable(message: str) -> NoReturn:
+    if services_required():
+        pytest.fail(f"{message}, and CI requires the browser tests", pytrace=False)
+    pytest.skip(f"{message}; run scripts/setup.sh")
 
 
 @pytest.fixture(scope="session")
 async def browser() -> AsyncIterator[Browser]:
+    # Imported here so that a virtualenv without Playwright skips these tests (or fails
+    # them in CI) instead of breaking the collection of the whole suite.
+    try:
+        from playwright.async_api import async_playwright, expect
+    except ImportError:
+        unavailable("Playwright is not installed")
     if not CHROMIUM.exists():
-        message = f"Chromium is not installed at {CHROMIUM}"
-        if services_required():
-            pytest.fail(f"{message}, and CI requires the browser tests", pytrace=False)
-        pytest.skip(f"{message}; run scripts/setup.sh (apt-get install chromium)")
+        unavailable(f"Chromium is not installed at {CHROMIUM} (apt-get install chromium)")
+    expect.set_options(timeout=EXPECT_TIMEOUT_MS)
     async with async_playwright() as pw:
         launched = await pw.chromium.launch(executable_path=str(CHROMIUM), headless=True)
         try:

@@ -8,20 +8,23 @@ are waited for, never slept for.
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
-from playwright.async_api import Page, expect
+import pytest
 
+from tests.conftest import services_required
 from tests.dashboard.proxy import CuttableProxy
 from tests.server import ADMIN, Api
 
+try:
+    from playwright.async_api import Page, expect
+except ImportError:
+    if services_required():
+        raise
+    pytest.skip("Playwright is not installed; run scripts/setup.sh", allow_module_level=True)
+
 USER_PASSWORD = "user-password-1"
 XSS = "<img src=x onerror=alert(1)>"
-# Ways a script turns a string into markup or code; the dashboard uses none.
-MARKUP_SINKS = re.compile(
-    r"\.(innerHTML|outerHTML)\s*=|insertAdjacentHTML|document\.write|\beval\(|new Function"
-)
 
 
 async def sign_in(page: Page, username: str, password: str, base: str = "") -> None:
@@ -180,29 +183,6 @@ async def test_the_firehose_updates_rows_live_for_an_admin(page: Page, server: A
     await expect(row(page, later["task_id"]).get_by_role("button", name="Retry")).to_be_visible()
     # The rows moved through the firehose alone: no task stream was opened.
     await expect(page.locator("#detail-panel")).to_be_hidden()
-
-
-async def test_the_page_has_security_headers_and_no_inline_code(server: Api) -> None:
-    r = await server.http.get(server.base_url + "/")
-    assert r.status_code == 200
-    assert r.headers["content-type"].startswith("text/html")
-    csp = r.headers["content-security-policy"]
-    assert "default-src 'self'" in csp and "unsafe-inline" not in csp
-    assert r.headers["x-content-type-options"] == "nosniff"
-    assert r.headers["referrer-policy"] == "no-referrer"
-    html = r.text
-    assert re.findall(r"<script\b[^>]*>", html) == [
-        '<script type="module" src="/dashboard/static/app.js">'
-    ]
-    assert not re.search(r"\son[a-z]+\s*=", html), "no inline event handlers"
-    for module in ("app.js", "session.js", "tasks.js", "detail.js", "admin.js", "dom.js"):
-        asset = await server.http.get(server.base_url + "/dashboard/static/" + module)
-        assert asset.status_code == 200 and "javascript" in asset.headers["content-type"]
-        assert asset.headers["x-content-type-options"] == "nosniff"
-        assert not MARKUP_SINKS.search(asset.text), module
-    for missing in ("routes.py", "..%2Froutes.py", "index.html.bak"):
-        gone = await server.http.get(server.base_url + "/dashboard/static/" + missing)
-        assert gone.status_code == 404, missing
 
 
 async def test_user_text_is_shown_as_text_never_markup(page: Page, server: Api) -> None:
