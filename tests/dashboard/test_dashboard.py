@@ -17,7 +17,7 @@ from tests.dashboard.proxy import CuttableProxy
 from tests.server import ADMIN, Api
 
 try:
-    from playwright.async_api import Page, expect
+    from playwright.async_api import Locator, Page, expect
 except ImportError:
     if services_required():
         raise
@@ -34,7 +34,7 @@ async def sign_in(page: Page, username: str, password: str, base: str = "") -> N
     await page.get_by_role("button", name="Sign in").click()
 
 
-def row(page: Page, task_id: str) -> Any:
+def row(page: Page, task_id: str) -> Locator:
     return page.locator(f'#tasks-body tr[data-task-id="{task_id}"]')
 
 
