@@ -14,6 +14,7 @@ from conveyor.api.limits import BodySizeLimit
 from conveyor.api.request_metrics import RequestMetrics
 from conveyor.api.routes import admin, artifacts, auth, events, nodes, ops, tasks, worker
 from conveyor.clock import Clock, SystemClock
+from conveyor.dashboard import routes as dashboard
 from conveyor.duties.base import DutyRunner
 from conveyor.duties.dispatch import PushDispatch
 from conveyor.duties.due import DueWakeups
@@ -138,4 +139,5 @@ def create_app(
     for module in (auth, worker, tasks, nodes, admin, artifacts, events):
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(ops.router)
+    app.include_router(dashboard.router)
     return app

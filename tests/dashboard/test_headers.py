@@ -1,0 +1,38 @@
+"""The dashboard's page and assets over plain HTTP: headers, and no inline code.
+
+No browser needed, so these run wherever the server does.
+"""
+
+from __future__ import annotations
+
+import re
+
+from tests.server import Api
+
+# Ways a script turns a string into markup or code; the dashboard uses none.
+MARKUP_SINKS = re.compile(
+    r"\.(innerHTML|outerHTML)\s*=|insertAdjacentHTML|document\.write|\beval\(|new Function"
+)
+
+
+async def test_the_page_has_security_headers_and_no_inline_code(server: Api) -> None:
+    r = await server.http.get(server.base_url + "/")
+    assert r.status_code == 200
+    assert r.headers["content-type"].startswith("text/html")
+    csp = r.headers["content-security-policy"]
+    assert "default-src 'self'" in csp and "unsafe-inline" not in csp
+    assert r.headers["x-content-type-options"] == "nosniff"
+    assert r.headers["referrer-policy"] == "no-referrer"
+    html = r.text
+    assert re.findall(r"<script\b[^>]*>", html) == [
+        '<script type="module" src="/dashboard/static/app.js">'
+    ]
+    assert not re.search(r"\son[a-z]+\s*=", html), "no inline event handlers"
+    for module in ("app.js", "session.js", "tasks.js", "detail.js", "admin.js", "dom.js"):
+        asset = await server.http.get(server.base_url + "/dashboard/static/" + module)
+        assert asset.status_code == 200 and "javascript" in asset.headers["content-type"]
+        assert asset.headers["x-content-type-options"] == "nosniff"
+        assert not MARKUP_SINKS.search(asset.text), module
+    for missing in ("routes.py", "..%2Froutes.py", "index.html.bak"):
+        gone = await server.http.get(server.base_url + "/dashboard/static/" + missing)
+        assert gone.status_code == 404, missing
