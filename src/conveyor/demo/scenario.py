@@ -304,6 +304,7 @@ class Demo:
             counts[item.task.status] = counts.get(item.task.status, 0) + 1
         return {
             "server_url": self.url,
+            "dashboard": f"{self.url}/",
             "api_docs": f"{self.url}/docs",
             "admin_username": self.username,
             "admin_password": self.password,
@@ -335,7 +336,7 @@ class Demo:
         for url in summary["artifact_urls"]:
             self.console.print(f"  {url}")
         self.console.print(
-            f"\nServer: {summary['server_url']}   API docs: {summary['api_docs']}\n"
+            f"\nDashboard: {summary['dashboard']}   API docs: {summary['api_docs']}\n"
             f"Admin login: {summary['admin_username']} / {summary['admin_password']}\n"
             f"Try: conveyor login --server {self.url} --username {self.username}; conveyor list"
         )

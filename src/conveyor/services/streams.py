@@ -18,7 +18,7 @@ it left off. Routes only frame what this yields.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +26,7 @@ from conveyor.domain.access import Principal, can_view_task
 from conveyor.domain.states import TaskStatus
 from conveyor.domain.tasks import Progress, Task
 from conveyor.errors import Forbidden, NotFound
+from conveyor.realtime.bus import Subscription
 from conveyor.services.events import FIREHOSE, status_payload, task_channel
 from conveyor.services.runtime import Runtime
 from conveyor.store import progress as progress_store
@@ -76,7 +77,7 @@ class StreamService:
 
     async def task_stream(
         self, who: Principal, task_id: str, after_seq: int, ignore_history: bool
-    ) -> AsyncIterator[StreamEvent]:
+    ) -> AsyncGenerator[StreamEvent, None]:
         """Check access now (so a refusal is a plain 404), then return the stream."""
         async with self.rt.db.read() as conn:
             task = await task_store.get_task(conn, task_id)
@@ -85,20 +86,29 @@ class StreamService:
         cursor = _Cursor(self.rt, task_id, after_seq)
         return cursor.run(ignore_history, self.idle_seconds)
 
-    async def firehose(self, who: Principal, flt: FirehoseFilter) -> AsyncIterator[StreamEvent]:
+    async def firehose(
+        self, who: Principal, flt: FirehoseFilter
+    ) -> AsyncGenerator[StreamEvent, None]:
         if not who.is_admin:
             raise Forbidden("admins only")
         return self._firehose(flt)
 
-    async def _firehose(self, flt: FirehoseFilter) -> AsyncIterator[StreamEvent]:
+    async def _firehose(self, flt: FirehoseFilter) -> AsyncGenerator[StreamEvent, None]:
         async with self.rt.bus.subscribe(FIREHOSE) as sub:
-            while True:
-                got = await sub.get(self.idle_seconds)
-                if got is None or not flt.admits(got[1]):
-                    continue
-                message = got[1]
-                data = {k: v for k, v in message.items() if k != "event"}
-                yield StreamEvent(STATUS, data)
+            with self.rt.metrics.sse_subscribers.track_inprogress():
+                async for event in self._firehose_events(sub, flt):
+                    yield event
+
+    async def _firehose_events(
+        self, sub: Subscription, flt: FirehoseFilter
+    ) -> AsyncIterator[StreamEvent]:
+        while True:
+            got = await sub.get(self.idle_seconds)
+            if got is None or not flt.admits(got[1]):
+                continue
+            message = got[1]
+            data = {k: v for k, v in message.items() if k != "event"}
+            yield StreamEvent(STATUS, data)
 
 
 class _Cursor:
@@ -111,19 +121,22 @@ class _Cursor:
         self.last_version = 0
         self.done = False
 
-    async def run(self, ignore_history: bool, idle: float) -> AsyncIterator[StreamEvent]:
+    async def run(self, ignore_history: bool, idle: float) -> AsyncGenerator[StreamEvent, None]:
         async with self.rt.bus.subscribe(task_channel(self.task_id)) as sub:
-            async for event in self._catch_up(skip_progress=ignore_history, initial=True):
-                yield event
-            while not self.done:
-                got = await sub.get(idle)
-                if got is None or sub.overflowed or got[1].get("truncated"):
-                    sub.overflowed = False
-                    stream = self._catch_up()
-                else:
-                    stream = self._live(got[1])
-                async for event in stream:
+            # Counted once subscribed: a watcher waiting on the gauge knows that
+            # whatever commits from then on reaches this stream.
+            with self.rt.metrics.sse_subscribers.track_inprogress():
+                async for event in self._catch_up(skip_progress=ignore_history, initial=True):
                     yield event
+                while not self.done:
+                    got = await sub.get(idle)
+                    if got is None or sub.overflowed or got[1].get("truncated"):
+                        sub.overflowed = False
+                        stream = self._catch_up()
+                    else:
+                        stream = self._live(got[1])
+                    async for event in stream:
+                        yield event
 
     async def _live(self, message: dict[str, Any]) -> AsyncIterator[StreamEvent]:
         if message.get("event") == PROGRESS:

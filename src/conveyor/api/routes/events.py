@@ -7,11 +7,10 @@ that went away are sse-starlette's; what the streams say is ``services.streams``
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query
-from prometheus_client import Gauge
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from conveyor.api.deps import ServicesDep, StreamPrincipal
@@ -27,12 +26,7 @@ SSE_RESPONSE: dict[int | str, dict[str, Any]] = {
 }
 
 
-async def _frames(
-    events: AsyncIterator[StreamEvent], open_streams: Gauge
-) -> AsyncIterator[ServerSentEvent]:
-    # Counted while the body is being sent: a client that goes away cancels this
-    # generator, which runs the ``finally``.
-    open_streams.inc()
+async def _frames(events: AsyncGenerator[StreamEvent, None]) -> AsyncIterator[ServerSentEvent]:
     try:
         async for item in events:
             yield ServerSentEvent(
@@ -41,12 +35,18 @@ async def _frames(
                 id=item.id,
             )
     finally:
-        open_streams.dec()
+        # A client that leaves while its frame is being sent finds this generator
+        # at its ``yield``, the stream's inside at its own: close that now (its
+        # bus subscription, the open-streams gauge) rather than whenever the
+        # garbage collector gets to it.
+        await events.aclose()
 
 
-def _respond(services: ServicesDep, events: AsyncIterator[StreamEvent]) -> EventSourceResponse:
+def _respond(
+    services: ServicesDep, events: AsyncGenerator[StreamEvent, None]
+) -> EventSourceResponse:
     return EventSourceResponse(
-        _frames(events, services.rt.metrics.sse_subscribers),
+        _frames(events),
         ping=services.rt.settings.sse_keepalive_seconds,
         # Proxies such as nginx buffer responses unless told not to.
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
