@@ -11,13 +11,15 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from conveyor.domain.tasks import Progress
 from conveyor.store.schema import task_progress
 
+# Built once: the statement is the same for every report.
+_APPEND = insert(task_progress)
+
 
 async def append(
     conn: AsyncConnection, task_id: str, seq: int, data: dict[str, Any], now: datetime
 ) -> Progress:
-    await conn.execute(
-        insert(task_progress).values(task_id=task_id, seq=seq, data=data, created_at=now)
-    )
+    row = {"task_id": task_id, "seq": seq, "data": data, "created_at": now}
+    await conn.execute(_APPEND, row)
     return Progress(task_id=task_id, seq=seq, data=data, created_at=now)
 
 

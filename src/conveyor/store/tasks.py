@@ -318,6 +318,24 @@ async def assigned_to(conn: AsyncConnection, node_id: str, limit: int) -> list[T
     return [row_to_task(row) for row in (await conn.execute(stmt)).mappings()]
 
 
+# Built once, like the claim: a task may report progress many times a second.
+_NUMBER_PROGRESS = (
+    update(tasks)
+    .where(
+        tasks.c.id == bindparam("_id"),
+        tasks.c.status == TaskStatus.IN_PROGRESS.value,
+        tasks.c.lease_owner == bindparam("_node"),
+    )
+    .values(progress_seq=tasks.c.progress_seq + 1)
+    .returning(tasks.c.progress_seq, tasks.c.lease_seconds)
+)
+_EXTEND_LEASE = (
+    update(tasks)
+    .where(tasks.c.id == bindparam("_id"))
+    .values(lease_expires_at=bindparam("_expires", type_=UTCDateTime()))
+)
+
+
 async def bump_progress(
     conn: AsyncConnection, task_id: str, node_id: str, now: datetime
 ) -> int | None:
@@ -327,23 +345,11 @@ async def bump_progress(
     rewrites the task's params or result; the row lock taken by the first UPDATE
     serialises numbering.
     """
-    numbered = (
-        update(tasks)
-        .where(
-            tasks.c.id == task_id,
-            tasks.c.status == TaskStatus.IN_PROGRESS.value,
-            tasks.c.lease_owner == node_id,
-        )
-        .values(progress_seq=tasks.c.progress_seq + 1)
-        .returning(tasks.c.progress_seq, tasks.c.lease_seconds)
-    )
-    row = (await conn.execute(numbered)).first()
+    row = (await conn.execute(_NUMBER_PROGRESS, {"_id": task_id, "_node": node_id})).first()
     if row is None:
         return None
-    lease = timedelta(seconds=row.lease_seconds or 0)
-    await conn.execute(
-        update(tasks).where(tasks.c.id == task_id).values(lease_expires_at=now + lease)
-    )
+    expires = now + timedelta(seconds=row.lease_seconds or 0)
+    await conn.execute(_EXTEND_LEASE, {"_id": task_id, "_expires": expires})
     return int(row.progress_seq)
 
 
