@@ -26,7 +26,6 @@ from conveyor.domain.access import Principal, can_view_task
 from conveyor.domain.states import TaskStatus
 from conveyor.domain.tasks import Progress, Task
 from conveyor.errors import Forbidden, NotFound
-from conveyor.realtime.bus import Subscription
 from conveyor.services.events import FIREHOSE, status_payload, task_channel
 from conveyor.services.runtime import Runtime
 from conveyor.store import progress as progress_store
@@ -96,19 +95,12 @@ class StreamService:
     async def _firehose(self, flt: FirehoseFilter) -> AsyncGenerator[StreamEvent, None]:
         async with self.rt.bus.subscribe(FIREHOSE) as sub:
             with self.rt.metrics.sse_subscribers.track_inprogress():
-                async for event in self._firehose_events(sub, flt):
-                    yield event
-
-    async def _firehose_events(
-        self, sub: Subscription, flt: FirehoseFilter
-    ) -> AsyncIterator[StreamEvent]:
-        while True:
-            got = await sub.get(self.idle_seconds)
-            if got is None or not flt.admits(got[1]):
-                continue
-            message = got[1]
-            data = {k: v for k, v in message.items() if k != "event"}
-            yield StreamEvent(STATUS, data)
+                while True:
+                    got = await sub.get(self.idle_seconds)
+                    if got is None or not flt.admits(got[1]):
+                        continue
+                    data = {k: v for k, v in got[1].items() if k != "event"}
+                    yield StreamEvent(STATUS, data)
 
 
 class _Cursor:
