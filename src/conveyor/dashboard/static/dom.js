@@ -21,7 +21,12 @@ export function show(node, visible) {
 export function formatTime(value) {
   if (!value) return "—";
   const date = new Date(value);
-  return Number.isNaN(date.getTime()) ? String(value) : date.toLocaleString();
+  if (Number.isNaN(date.getTime())) return String(value);
+  // Today's times need no date: it keeps the tasks table narrow next to an open task.
+  const today = date.toDateString() === new Date().toDateString();
+  return today
+    ? date.toLocaleTimeString()
+    : date.toLocaleString(undefined, { dateStyle: "short", timeStyle: "medium" });
 }
 
 export function pretty(value) {
