@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from pydantic import SecretStr
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -187,3 +189,17 @@ async def test_refuses_to_send_unsigned(receiver: Receiver) -> None:
     with pytest.raises(HandlerError) as caught:
         await unsigned({"url": receiver.url("hook/ok")}, make_run("notification_send").ctx)
     assert caught.value.code == "not_configured"
+
+
+LABEL = st.from_regex(r"[a-z0-9]([a-z0-9-]{0,10}[a-z0-9])?", fullmatch=True)
+DOMAIN = st.lists(LABEL, min_size=1, max_size=4).map(".".join)
+
+
+@given(host=DOMAIN, domain=DOMAIN, sub=LABEL)
+def test_a_wildcard_admits_exactly_the_subdomains(host: str, domain: str, sub: str) -> None:
+    """``*.d`` admits every name under ``d`` and nothing else: not ``d`` itself, not a
+    name that merely ends with the same letters."""
+    assert host_allowed(f"{sub}.{domain}", [f"*.{domain}"])
+    assert host_allowed(host.upper() + ".", [host])
+    assert not host_allowed(domain, [f"*.{domain}"])
+    assert host_allowed(host, [f"*.{domain}"]) == host.endswith("." + domain)
