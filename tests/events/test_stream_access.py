@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections import Counter
+
 from tests.events.conftest import data, open_stream, running_task
 from tests.server import Api
 
@@ -48,6 +51,15 @@ async def test_stream_ticket_in_the_url_works_once(api: Api) -> None:
     assert await _status(api, path, ticket=ticket) == 401
     # A ticket without a task works for any stream its holder may see.
     assert await _status(api, path, ticket=await _ticket(api, run.user, None)) == 200
+
+
+async def test_a_ticket_replayed_concurrently_opens_one_stream(api: Api) -> None:
+    """Single use under a race: eight opens of one ticket at once, one succeeds."""
+    run = await running_task(api)
+    path = f"/tasks/{run.task_id}/events"
+    ticket = await _ticket(api, run.user, run.task_id)
+    codes = await asyncio.gather(*[_status(api, path, ticket=ticket) for _ in range(8)])
+    assert Counter(codes) == {200: 1, 401: 7}
 
 
 async def test_ticket_for_another_task_or_a_stranger_is_refused(api: Api) -> None:
