@@ -245,6 +245,9 @@ async def test_admin_stats_and_ops_endpoints(api: Api) -> None:
         )
         == 1
     )
+    # Every request is timed under the same template (to the start of its response).
+    timed = 'conveyor_http_request_seconds_count{method="GET",route="/api/v1/tasks/{task_id}"}'
+    assert await api.metric(timed) == 2
     docs = await api.http.get(f"{base}/openapi.json")
     assert "/api/v1/worker/claim" in docs.json()["paths"]
 

@@ -135,7 +135,11 @@ def create_app(
         path_limits={API_PREFIX + artifacts.UPLOAD_PATH: artifacts.upload_body_limit(settings)},
     )
     # Outermost (added last), so refusals by the body-size limit are counted too.
-    app.add_middleware(RequestMetrics, counter=rt.metrics.http_requests_total)
+    app.add_middleware(
+        RequestMetrics,
+        counter=rt.metrics.http_requests_total,
+        latency=rt.metrics.http_request_seconds,
+    )
     for module in (auth, worker, tasks, nodes, admin, artifacts, events):
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(ops.router)

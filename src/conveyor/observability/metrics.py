@@ -59,6 +59,13 @@ class Metrics:
             ["method", "route", "status"],
             registry=self.registry,
         )
+        self.http_request_seconds = Histogram(
+            "conveyor_http_request_seconds",
+            "Time until the response starts, by route template (for a stream: until it opens)",
+            ["method", "route"],
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+            registry=self.registry,
+        )
 
     def render(self) -> tuple[bytes, str]:
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
