@@ -50,7 +50,7 @@ async def claim(
     types: tuple[str, ...] = (),
     labels: dict[str, str] | None = None,
     now: datetime = NOW,
-    capacity: int | None = None,
+    capacity: int = 1000,
 ) -> list[str]:
     req = claim_store.ClaimRequest(node, types, labels or {}, limit, 30, capacity)
     async with db.write() as conn:

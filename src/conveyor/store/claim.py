@@ -64,8 +64,8 @@ class ClaimRequest:
     limit: int
     lease_seconds: int
     # The most tasks the node may hold in progress at once, counting those it
-    # already holds; None: no limit (the store tests' bare claims).
-    capacity: int | None = None
+    # already holds (its ``max_concurrency``).
+    capacity: int
 
 
 async def claim(conn: AsyncConnection, req: ClaimRequest, now: datetime) -> list[Task]:
@@ -85,31 +85,27 @@ async def _claim_postgres(conn: AsyncConnection, req: ClaimRequest, now: datetim
         "now": now,
         "labels": dict(req.labels),
         "limit": req.limit,
-        "capacity": req.capacity if req.capacity is not None else req.limit,
+        "capacity": req.capacity,
         "lease": req.lease_seconds,
     }
     if req.task_types:
         params["types"] = list(req.task_types)
-    stmt = _postgres_statement(typed=bool(req.task_types), capped=req.capacity is not None)
+    stmt = _postgres_statement(typed=bool(req.task_types))
     return [row_to_task(row) for row in (await conn.execute(stmt, params)).mappings()]
 
 
 @cache
-def _postgres_statement(*, typed: bool, capped: bool) -> Update:
+def _postgres_statement(*, typed: bool) -> Update:
     node_id = bindparam("node_id", type_=Text())
     now = bindparam("now", type_=UTCDateTime())
-    room: Any = bindparam("limit", type_=Integer())
-    if capped:
-        held = (
-            select(func.count())
-            .select_from(tasks)
-            .where(
-                tasks.c.lease_owner == node_id,
-                tasks.c.status == TaskStatus.IN_PROGRESS.value,
-            )
-            .scalar_subquery()
-        )
-        room = func.greatest(0, func.least(room, bindparam("capacity", type_=Integer()) - held))
+    held = (
+        select(func.count())
+        .select_from(tasks)
+        .where(tasks.c.lease_owner == node_id, tasks.c.status == TaskStatus.IN_PROGRESS.value)
+        .scalar_subquery()
+    )
+    capacity = bindparam("capacity", type_=Integer())
+    room = func.greatest(0, func.least(bindparam("limit", type_=Integer()), capacity - held))
     conditions: list[Any] = [
         tasks.c.status == PENDING,
         tasks.c.run_at <= now,
@@ -131,10 +127,7 @@ def _postgres_statement(*, typed: bool, capped: bool) -> Update:
     picked_ids = func.array(select(picked.c.id).scalar_subquery())
     # effective_lease (domain/transitions.py) in SQL: the task's own timeout wins.
     lease = func.coalesce(tasks.c.timeout_seconds, bindparam("lease", type_=Integer()))
-    expires = type_coerce(
-        type_coerce(now, UTCDateTime()) + lease * cast(literal("1 second"), INTERVAL()),
-        UTCDateTime(),
-    )
+    expires = type_coerce(now + lease * cast(literal("1 second"), INTERVAL()), UTCDateTime())
     return (
         update(tasks)
         .where(tasks.c.id == any_(picked_ids), tasks.c.status == PENDING)
@@ -153,11 +146,9 @@ def _postgres_statement(*, typed: bool, capped: bool) -> Update:
 
 
 async def _claim_sqlite(conn: AsyncConnection, req: ClaimRequest, now: datetime) -> list[Task]:
-    limit = req.limit
-    if req.capacity is not None:
-        limit = min(limit, req.capacity - await count_held(conn, req.node_id))
-        if limit <= 0:
-            return []
+    limit = min(req.limit, req.capacity - await count_held(conn, req.node_id))
+    if limit <= 0:
+        return []
     picked = (
         select(tasks.c.id, tasks.c.timeout_seconds)
         .where(*_claimable(req, now))
