@@ -157,7 +157,9 @@ class AuthService:
         return TokenPair(issued.token, None, ttl, Role.NODE.value)
 
     async def authenticate(self, token: str) -> Caller:
-        return await self._caller(self.rt.tokens.verify(token, ACCESS))
+        claims = self.rt.tokens.verify(token, ACCESS)
+        async with self.rt.db.read() as conn:
+            return await self._caller(conn, claims)
 
     async def authenticate_stream(self, ticket: str, task_id: str | None) -> Caller:
         """The caller behind a stream ticket: for this task (or any), and used only once."""
@@ -167,22 +169,21 @@ class AuthService:
             raise Unauthorized("this ticket is for another stream")
         # Kept past the ticket's own expiry leeway, so it cannot come back valid.
         keep_until = claims.expires_at + timedelta(seconds=LEEWAY_SECONDS)
+        # One transaction: the ticket is spent only if its holder still checks out.
         async with self.rt.db.write() as conn:
-            first = await ticket_store.use_once(conn, claims.jti, keep_until, self.rt.clock.now())
-        if not first:
-            raise Unauthorized("this ticket was already used")
-        return await self._caller(claims)
+            if not await ticket_store.use_once(conn, claims.jti, keep_until, self.rt.clock.now()):
+                raise Unauthorized("this ticket was already used")
+            return await self._caller(conn, claims)
 
-    async def _caller(self, claims: Claims) -> Caller:
-        async with self.rt.db.read() as conn:
-            if claims.role == Role.NODE.value:
-                node = await node_store.get_node(conn, claims.sub)
-                if node is None or node.status is NodeStatus.DISABLED:
-                    raise Unauthorized("this node is disabled or gone")
-                if claims.extra.get("cv") != node.credential_version:
-                    raise Unauthorized("this token was revoked")
-                return Caller(Principal(node.id, Role.NODE, node.name), node)
-            user = await self._live_user(conn, claims)
+    async def _caller(self, conn: Connection, claims: Claims) -> Caller:
+        if claims.role == Role.NODE.value:
+            node = await node_store.get_node(conn, claims.sub)
+            if node is None or node.status is NodeStatus.DISABLED:
+                raise Unauthorized("this node is disabled or gone")
+            if claims.extra.get("cv") != node.credential_version:
+                raise Unauthorized("this token was revoked")
+            return Caller(Principal(node.id, Role.NODE, node.name), node)
+        user = await self._live_user(conn, claims)
         return Caller(Principal(user.id, user.role, user.username))
 
     @staticmethod
