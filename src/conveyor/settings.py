@@ -56,6 +56,9 @@ class Settings(BaseSettings):
     # net for a wake-up that never comes (a replica without a shared bus).
     claim_recheck_seconds: float = Field(default=1.0, gt=0)
     max_batch: int = Field(default=1000, ge=1)
+    # A repeat with the same Idempotency-Key returns the first answer for this long;
+    # older keys are purged (as Stripe does, a day).
+    idempotency_key_retention_seconds: int = Field(default=24 * 3600, ge=60)
 
     sweeper_interval_seconds: float = Field(default=2.0, gt=0)
     node_unhealthy_after_seconds: float = Field(default=30.0, gt=0)

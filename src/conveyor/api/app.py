@@ -19,6 +19,7 @@ from conveyor.duties.base import DutyRunner
 from conveyor.duties.dispatch import PushDispatch
 from conveyor.duties.due import DueWakeups
 from conveyor.duties.health import NodeHealthDuty
+from conveyor.duties.housekeeping import Housekeeping
 from conveyor.duties.leases import LeaseExpiry
 from conveyor.observability.logging import get_logger
 from conveyor.observability.metrics import Metrics
@@ -94,7 +95,7 @@ def create_app(
     node_health = NodeHealthDuty(rt, health)
     dispatch = PushDispatch(rt, Dispatcher(rt, services.worker, health))
     runner = DutyRunner(
-        [LeaseExpiry(rt), DueWakeups(rt), node_health, dispatch],
+        [LeaseExpiry(rt), DueWakeups(rt), node_health, dispatch, Housekeeping(rt)],
         LeaderLock(rt.db, "duties"),
         rt.clock,
         settings.sweeper_interval_seconds,

@@ -171,7 +171,7 @@ class AuthService:
         keep_until = claims.expires_at + timedelta(seconds=LEEWAY_SECONDS)
         # One transaction: the ticket is spent only if its holder still checks out.
         async with self.rt.db.write() as conn:
-            if not await ticket_store.use_once(conn, claims.jti, keep_until, self.rt.clock.now()):
+            if not await ticket_store.use_once(conn, claims.jti, keep_until):
                 raise Unauthorized("this ticket was already used")
             return await self._caller(conn, claims)
 

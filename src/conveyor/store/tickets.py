@@ -12,14 +12,18 @@ from conveyor.store.database import Connection
 from conveyor.store.schema import used_stream_tickets
 
 
-async def use_once(conn: Connection, jti: str, keep_until: datetime, now: datetime) -> bool:
+async def use_once(conn: Connection, jti: str, keep_until: datetime) -> bool:
     """Record ticket ``jti`` as used; False if it already was (on any replica).
 
-    Rows past ``keep_until`` (when their ticket can no longer verify) are dropped on
-    the way, so the table holds only the last minute or so of tickets.
+    The row must outlive the ticket (``keep_until``): ``purge_expired`` drops it
+    only once the ticket itself could no longer verify.
     """
-    table = used_stream_tickets
-    await conn.execute(delete(table).where(table.c.expires_at < now))
     insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-    stmt = insert(table).values(jti=jti, expires_at=keep_until).on_conflict_do_nothing()
-    return bool((await conn.execute(stmt)).rowcount)
+    stmt = insert(used_stream_tickets).values(jti=jti, expires_at=keep_until)
+    return bool((await conn.execute(stmt.on_conflict_do_nothing())).rowcount)
+
+
+async def purge_expired(conn: Connection, now: datetime) -> int:
+    table = used_stream_tickets
+    result = await conn.execute(delete(table).where(table.c.expires_at < now))
+    return int(result.rowcount or 0)
