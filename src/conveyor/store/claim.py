@@ -5,12 +5,11 @@ concurrent claimers on any number of replicas skip each other's rows instead of
 queueing behind them, feeding the ``UPDATE`` that leases what it picked. The
 node's free capacity (``capacity`` minus the tasks it holds) is counted in the same
 statement; the caller has already row-locked the node (``nodes.check_in``), so
-claims by one node take turns and this count is never stale. The statement is
-built once: on the hot path of an idle worker's wake-up, building and hashing SQL
-expressions cost more than the database did.
+claims by one node take turns and this count is never stale.
 
 SQLite has one writer at a time (the transaction began with ``BEGIN IMMEDIATE``), so
-a plain count, select and update in that transaction is already exclusive.
+a plain count, select and update in that transaction is already exclusive. Both
+dialects share the pick's conditions, and every statement is built once.
 
 Both read only the partial ``status = 'pending'`` indexes, so a claim costs the
 same with a million finished tasks as with none.
@@ -28,6 +27,7 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     Integer,
+    Select,
     Text,
     Update,
     and_,
@@ -49,7 +49,7 @@ from conveyor.domain.states import TaskStatus
 from conveyor.domain.tasks import Task
 from conveyor.domain.transitions import claim_changes, effective_lease
 from conveyor.store.schema import tasks
-from conveyor.store.tasks import TASK_COLUMNS, column_values, count_held, row_to_task, timestamp
+from conveyor.store.tasks import TASK_COLUMNS, column_values, row_to_task
 from conveyor.store.types import UTCDateTime
 
 PENDING = TaskStatus.PENDING.value
@@ -79,110 +79,65 @@ async def claim(conn: AsyncConnection, req: ClaimRequest, now: datetime) -> list
     return claimed
 
 
-async def _claim_postgres(conn: AsyncConnection, req: ClaimRequest, now: datetime) -> list[Task]:
+def _params(req: ClaimRequest, now: datetime) -> dict[str, Any]:
+    """Bind values shared by both dialects' claim statements."""
     params: dict[str, Any] = {
         "node_id": req.node_id,
         "now": now,
-        "labels": dict(req.labels),
+        "labels": json.dumps(dict(req.labels)),
         "limit": req.limit,
         "capacity": req.capacity,
         "lease": req.lease_seconds,
     }
     if req.task_types:
         params["types"] = list(req.task_types)
+    return params
+
+
+async def _claim_postgres(conn: AsyncConnection, req: ClaimRequest, now: datetime) -> list[Task]:
     stmt = _postgres_statement(typed=bool(req.task_types))
-    return [row_to_task(row) for row in (await conn.execute(stmt, params)).mappings()]
+    rows = (await conn.execute(stmt, _params(req, now))).mappings()
+    return [row_to_task(row) for row in rows]
 
 
-@cache
-def _postgres_statement(*, typed: bool) -> Update:
-    node_id = bindparam("node_id", type_=Text())
-    now = bindparam("now", type_=UTCDateTime())
-    held = (
-        select(func.count())
-        .select_from(tasks)
-        .where(tasks.c.lease_owner == node_id, tasks.c.status == TaskStatus.IN_PROGRESS.value)
-        .scalar_subquery()
-    )
-    capacity = bindparam("capacity", type_=Integer())
-    room = func.greatest(0, func.least(bindparam("limit", type_=Integer()), capacity - held))
+# Every statement here is built once, with bind parameters: on the hot path of an
+# idle worker's wake-up, building and hashing SQL expressions cost more than the
+# database did.
+NODE_ID = bindparam("node_id", type_=Text())
+NOW = bindparam("now", type_=UTCDateTime())
+HELD = (
+    select(func.count())
+    .select_from(tasks)
+    .where(tasks.c.lease_owner == NODE_ID, tasks.c.status == TaskStatus.IN_PROGRESS.value)
+    .scalar_subquery()
+)
+
+
+def _pick(dialect: str, typed: bool, limit: Any) -> Select[Any]:
+    """Due pending tasks this node may run, in claim order, at most ``limit``."""
     conditions: list[Any] = [
         tasks.c.status == PENDING,
-        tasks.c.run_at <= now,
-        or_(tasks.c.assigned_node_id.is_(None), tasks.c.assigned_node_id == node_id),
-        tasks.c.required_labels.op("<@")(bindparam("labels", type_=JSONB())),
+        tasks.c.run_at <= NOW,
+        or_(tasks.c.assigned_node_id.is_(None), tasks.c.assigned_node_id == NODE_ID),
+        _labels_match(dialect),
     ]
     if typed:
         conditions.append(tasks.c.task_type.in_(bindparam("types", expanding=True)))
-    picked = (
-        select(tasks.c.id)
-        .where(*conditions)
-        .order_by(*CLAIM_ORDER)
-        .limit(room)
-        .with_for_update(skip_locked=True)
-        .cte("picked")
-    )
-    # ``id = ANY(ARRAY(…))``, not a join: the planner cannot know how many rows the
-    # pick returns and would hash-join it against every pending task.
-    picked_ids = func.array(select(picked.c.id).scalar_subquery())
-    # effective_lease (domain/transitions.py) in SQL: the task's own timeout wins.
-    lease = func.coalesce(tasks.c.timeout_seconds, bindparam("lease", type_=Integer()))
-    expires = type_coerce(now + lease * cast(literal("1 second"), INTERVAL()), UTCDateTime())
     return (
-        update(tasks)
-        .where(tasks.c.id == any_(picked_ids), tasks.c.status == PENDING)
-        .values(
-            status=TaskStatus.IN_PROGRESS.value,
-            updated_at=now,
-            lease_owner=node_id,
-            leased_at=now,
-            lease_seconds=lease,
-            lease_expires_at=expires,
-            version=tasks.c.version + 1,
-            started_at=func.coalesce(tasks.c.started_at, now),
-        )
-        .returning(*TASK_COLUMNS)
-    )
-
-
-async def _claim_sqlite(conn: AsyncConnection, req: ClaimRequest, now: datetime) -> list[Task]:
-    limit = min(req.limit, req.capacity - await count_held(conn, req.node_id))
-    if limit <= 0:
-        return []
-    picked = (
         select(tasks.c.id, tasks.c.timeout_seconds)
-        .where(*_claimable(req, now))
+        .where(*conditions)
         .order_by(*CLAIM_ORDER)
         .limit(limit)
     )
-    rows = (await conn.execute(picked)).all()
-    by_lease: dict[int, list[str]] = {}
-    for row in rows:
-        lease = effective_lease(row.timeout_seconds, req.lease_seconds)
-        by_lease.setdefault(lease, []).append(row.id)
-    claimed: list[Task] = []
-    for lease, ids in by_lease.items():
-        claimed.extend(await _take(conn, ids, req.node_id, lease, now))
-    return claimed
 
 
-def _claimable(req: ClaimRequest, now: datetime) -> list[Any]:
-    conditions: list[Any] = [
-        tasks.c.status == PENDING,
-        tasks.c.run_at <= timestamp(now),
-        or_(tasks.c.assigned_node_id.is_(None), tasks.c.assigned_node_id == req.node_id),
-    ]
-    if req.task_types:
-        conditions.append(tasks.c.task_type.in_(list(req.task_types)))
-    conditions.append(_labels_match_sqlite(req.labels))
-    return conditions
-
-
-def _labels_match_sqlite(labels: Mapping[str, str]) -> ColumnElement[bool]:
-    """Every label a task requires must be among the node's, with the same value."""
-    encoded = json.dumps(dict(labels))
+def _labels_match(dialect: str) -> ColumnElement[bool]:
+    """Every label a task requires must be among the node's (``labels``), with the same value."""
+    labels = bindparam("labels", type_=Text())
+    if dialect == "postgresql":
+        return tasks.c.required_labels.op("<@")(cast(labels, JSONB))
     required = func.json_each(tasks.c.required_labels).table_valued("key", "value").alias("req")
-    node_value = func.json_extract(literal(encoded), "$." + func.json_quote(required.c.key))
+    node_value = func.json_extract(labels, "$." + func.json_quote(required.c.key))
     mismatch = (
         select(literal(1))
         .select_from(required)
@@ -191,17 +146,73 @@ def _labels_match_sqlite(labels: Mapping[str, str]) -> ColumnElement[bool]:
     return and_(~exists(mismatch))
 
 
-async def _take(
-    conn: AsyncConnection, ids: list[str], node_id: str, lease: int, now: datetime
-) -> list[Task]:
-    stmt = (
+@cache
+def _postgres_statement(*, typed: bool) -> Update:
+    capacity = bindparam("capacity", type_=Integer())
+    room = func.greatest(0, func.least(bindparam("limit", type_=Integer()), capacity - HELD))
+    picked = _pick("postgresql", typed, room).with_for_update(skip_locked=True).cte("picked")
+    # ``id = ANY(ARRAY(…))``, not a join: the planner cannot know how many rows the
+    # pick returns and would hash-join it against every pending task.
+    picked_ids = func.array(select(picked.c.id).scalar_subquery())
+    # effective_lease (domain/transitions.py) in SQL: the task's own timeout wins.
+    # The store test test_claim_writes_what_the_state_machine_says holds these
+    # values to claim_changes on both databases.
+    lease = func.coalesce(tasks.c.timeout_seconds, bindparam("lease", type_=Integer()))
+    expires = type_coerce(NOW + lease * cast(literal("1 second"), INTERVAL()), UTCDateTime())
+    return (
         update(tasks)
-        .where(tasks.c.id.in_(ids), tasks.c.status == PENDING)
+        .where(tasks.c.id == any_(picked_ids), tasks.c.status == PENDING)
         .values(
-            **column_values(claim_changes(node_id, lease, now)),
+            status=TaskStatus.IN_PROGRESS.value,
+            updated_at=NOW,
+            lease_owner=NODE_ID,
+            leased_at=NOW,
+            lease_seconds=lease,
+            lease_expires_at=expires,
             version=tasks.c.version + 1,
-            started_at=func.coalesce(tasks.c.started_at, timestamp(now)),
+            started_at=func.coalesce(tasks.c.started_at, NOW),
         )
         .returning(*TASK_COLUMNS)
     )
-    return [row_to_task(row) for row in (await conn.execute(stmt)).mappings()]
+
+
+async def _claim_sqlite(conn: AsyncConnection, req: ClaimRequest, now: datetime) -> list[Task]:
+    params = _params(req, now)
+    held = (await conn.execute(select(HELD), params)).scalar_one()
+    params["limit"] = min(req.limit, req.capacity - held)
+    if params["limit"] <= 0:
+        return []
+    rows = (await conn.execute(_sqlite_pick(typed=bool(req.task_types)), params)).all()
+    by_lease: dict[int, list[str]] = {}
+    for row in rows:
+        lease = effective_lease(row.timeout_seconds, req.lease_seconds)
+        by_lease.setdefault(lease, []).append(row.id)
+    claimed: list[Task] = []
+    for lease, ids in by_lease.items():
+        values = column_values(claim_changes(req.node_id, lease, now))
+        take = {"ids": ids, "now": now, **{f"v_{k}": v for k, v in values.items()}}
+        result = await conn.execute(_sqlite_take(tuple(sorted(values))), take)
+        claimed.extend(row_to_task(row) for row in result.mappings())
+    return claimed
+
+
+@cache
+def _sqlite_pick(*, typed: bool) -> Select[Any]:
+    return _pick("sqlite", typed, bindparam("limit", type_=Integer()))
+
+
+@cache
+def _sqlite_take(keys: tuple[str, ...]) -> Update:
+    """Lease the picked rows with what the state machine's ``claim_changes`` says."""
+    return (
+        update(tasks)
+        .where(tasks.c.id.in_(bindparam("ids", expanding=True)), tasks.c.status == PENDING)
+        .values(
+            {
+                **{key: bindparam(f"v_{key}", type_=tasks.c[key].type) for key in keys},
+                "version": tasks.c.version + 1,
+                "started_at": func.coalesce(tasks.c.started_at, NOW),
+            }
+        )
+        .returning(*TASK_COLUMNS)
+    )

@@ -419,12 +419,3 @@ def _filter_conditions(flt: TaskFilter) -> list[Any]:
     if flt.original_task_id is not None:
         conditions.append(tasks.c.original_task_id == flt.original_task_id)
     return conditions
-
-
-async def count_held(conn: AsyncConnection, node_id: str) -> int:
-    stmt = (
-        select(func.count())
-        .select_from(tasks)
-        .where(tasks.c.lease_owner == node_id, tasks.c.status == TaskStatus.IN_PROGRESS.value)
-    )
-    return int((await conn.execute(stmt)).scalar_one())
