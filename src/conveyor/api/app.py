@@ -99,6 +99,7 @@ def create_app(
         LeaderLock(rt.db, "duties"),
         rt.clock,
         settings.sweeper_interval_seconds,
+        rt.metrics,
     )
 
     @asynccontextmanager

@@ -6,6 +6,8 @@ from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 
 from conveyor.api.deps import ServicesDep
+from conveyor.api.errors import retry_after_header
+from conveyor.errors import Unavailable
 
 router = APIRouter(tags=["ops"])
 
@@ -21,8 +23,9 @@ async def readyz(services: ServicesDep) -> JSONResponse:
     """Ready to serve: the database answers. ``503`` otherwise, for load balancers."""
     if await services.rt.db.ping():
         return JSONResponse({"status": "ready", "database": "ok"})
-    body = {"error": {"code": "unavailable", "message": "the database is unreachable"}}
-    return JSONResponse(body, status_code=503)
+    down = Unavailable("the database is unreachable", details={"database": "down"})
+    headers = {"Retry-After": retry_after_header(down.retry_after)}
+    return JSONResponse(down.to_dict(), status_code=503, headers=headers)
 
 
 @router.get("/metrics")
