@@ -78,6 +78,9 @@ class Settings(BaseSettings):
     sse_keepalive_seconds: float = Field(default=15.0, gt=0)
 
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    # The whole request body must arrive within this (408 otherwise), so that slow
+    # trickling clients (slowloris) cannot hold requests open; it bounds uploads too.
+    body_read_timeout_seconds: float = Field(default=60.0, gt=0)
     artifact_max_bytes: int = Field(default=50 * 1024 * 1024, ge=1024)
     rate_limits_enabled: bool = True
     platform_fee_percent: int = Field(default=10, ge=0, le=100)

@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from conveyor import __version__
+from conveyor.api.body_timeout import BodyReadTimeout
 from conveyor.api.deps import Services
 from conveyor.api.errors import install_error_handlers
 from conveyor.api.limits import BodySizeLimit
@@ -136,7 +137,8 @@ def create_app(
         max_bytes=settings.max_body_bytes,
         path_limits={API_PREFIX + artifacts.UPLOAD_PATH: artifacts.upload_body_limit(settings)},
     )
-    # Outermost (added last), so refusals by the body-size limit are counted too.
+    app.add_middleware(BodyReadTimeout, timeout_seconds=settings.body_read_timeout_seconds)
+    # Outermost (added last), so refusals by the body limits are counted too.
     app.add_middleware(
         RequestMetrics,
         counter=rt.metrics.http_requests_total,
