@@ -37,6 +37,10 @@ class Settings(BaseSettings):
     access_token_ttl_seconds: int = Field(default=900, ge=10)
     refresh_token_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60)
     stream_ticket_ttl_seconds: int = Field(default=60, ge=5)
+    # How long a replica trusts what it read of a principal's credentials (and of a
+    # session's revocation) without reading again. Changes are pushed over the event
+    # bus at once; this is the bound when such a message is lost. 0: read every time.
+    auth_cache_seconds: float = Field(default=5.0, ge=0, le=300)
 
     admin_username: str | None = None
     admin_password: SecretStr | None = None

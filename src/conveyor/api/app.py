@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 
@@ -31,6 +32,7 @@ from conveyor.realtime.wakeup import Waker
 from conveyor.security.passwords import SecretHasher
 from conveyor.security.tokens import TokenService
 from conveyor.services.auth import AuthService
+from conveyor.services.credentials import CredentialCache
 from conveyor.services.dispatch import Dispatcher
 from conveyor.services.health import HealthService
 from conveyor.services.runtime import Runtime
@@ -47,6 +49,8 @@ def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
     clock = clock or SystemClock()
     bus = create_event_bus(settings.database_url, settings.redis_url)
     server_key = settings.resolved_jwt_secret()
+    credentials: CredentialCache[Any] = CredentialCache(settings.auth_cache_seconds)
+    credentials.attach(bus)
     return Runtime(
         settings=settings,
         db=Database(settings.database_url, pool_size=settings.db_pool_size),
@@ -59,6 +63,7 @@ def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
         waker=Waker(bus),
         metrics=Metrics(),
         server_key=server_key,
+        credentials=credentials,
     )
 
 
