@@ -12,6 +12,7 @@ from conveyor import __version__
 from conveyor.api.deps import Services
 from conveyor.api.errors import install_error_handlers
 from conveyor.api.limits import BodySizeLimit
+from conveyor.api.ratelimits import RateLimitHeaders
 from conveyor.api.request_metrics import RequestMetrics
 from conveyor.api.routes import admin, artifacts, auth, events, nodes, ops, tasks, worker
 from conveyor.clock import Clock, SystemClock
@@ -75,10 +76,12 @@ def build_limiter(settings: Settings) -> RateLimiter | None:
     return MemoryRateLimiter()
 
 
-async def _start(rt: Runtime, auto_migrate: bool) -> None:
+async def _start(rt: Runtime, limiter: RateLimiter | None, auto_migrate: bool) -> None:
     if auto_migrate:
         await upgrade(rt.db)
     await rt.bus.start()
+    if limiter is not None:
+        await limiter.start()
     settings = rt.settings
     if settings.admin_username and settings.admin_password:
         await AuthService(rt).ensure_admin(
@@ -108,7 +111,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await _start(rt, auto_migrate)
+        await _start(rt, services.limiter, auto_migrate)
         if run_duties:
             runner.start()
         log.info("conveyor started", database=rt.db.dialect, version=__version__)
@@ -140,6 +143,7 @@ def create_app(
         max_bytes=settings.max_body_bytes,
         path_limits={API_PREFIX + artifacts.UPLOAD_PATH: artifacts.upload_body_limit(settings)},
     )
+    app.add_middleware(RateLimitHeaders)
     # Outermost (added last), so refusals by the body-size limit are counted too.
     app.add_middleware(
         RequestMetrics,
