@@ -13,6 +13,7 @@ from conveyor.domain.nodes import Node
 from conveyor.domain.states import NodeStatus, Role
 from conveyor.errors import Conflict, InvalidInput, Unauthorized
 from conveyor.security.tokens import LEEWAY_SECONDS, Claims
+from conveyor.services.credentials import node_key, user_key
 from conveyor.services.runtime import Runtime
 from conveyor.store import nodes as node_store
 from conveyor.store import tickets as ticket_store
@@ -23,6 +24,8 @@ from conveyor.store.users import RefreshToken, User
 USERNAME = re.compile(r"^[A-Za-z0-9_.@-]{3,64}$")
 MIN_PASSWORD, MAX_PASSWORD = 8, 256
 ACCESS, REFRESH, STREAM = "access", "refresh", "stream"
+# The claim naming the login session (the refresh-token family) of an access token.
+SESSION = "sid"
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +80,7 @@ class AuthService:
             async with self.rt.db.write() as conn:
                 promoted = await user_store.update_user(conn, existing.id, role=Role.ADMIN)
             assert promoted is not None
+            self.rt.credentials.announce(self.rt.bus, principal=user_key(existing.id))
             return promoted
         return existing
 
@@ -97,8 +101,14 @@ class AuthService:
     async def _issue_pair(self, conn: Connection, user: User, family_id: str) -> TokenPair:
         settings = self.rt.settings
         extra = {"cv": user.credential_version}
+        # The session id makes logout and reuse detection end this session's access
+        # tokens too, not only its refresh tokens.
         access = self.rt.tokens.issue(
-            user.id, user.role.value, ACCESS, settings.access_token_ttl_seconds, extra
+            user.id,
+            user.role.value,
+            ACCESS,
+            settings.access_token_ttl_seconds,
+            {**extra, SESSION: family_id},
         )
         refresh = self.rt.tokens.issue(
             user.id,
@@ -130,6 +140,7 @@ class AuthService:
                 user = await self._live_user(conn, claims)
                 pair = await self._issue_pair(conn, user, record.family_id)
         if reuse:
+            self.rt.credentials.announce(self.rt.bus, session=record.family_id)
             raise Unauthorized("refresh token reuse detected; please log in again")
         return pair
 
@@ -139,6 +150,7 @@ class AuthService:
         if isinstance(family, str):
             async with self.rt.db.write() as conn:
                 await user_store.revoke_family(conn, family, self.rt.clock.now())
+            self.rt.credentials.announce(self.rt.bus, session=family)
 
     async def node_login(self, node_id: str, secret: str) -> TokenPair:
         async with self.rt.db.read() as conn:
@@ -157,9 +169,36 @@ class AuthService:
         return TokenPair(issued.token, None, ttl, Role.NODE.value)
 
     async def authenticate(self, token: str) -> Caller:
+        """The caller behind an access token, usually without touching the database.
+
+        The signature and claims are checked on every request; the principal's
+        credential version and the session's revocation come from the credential
+        cache, read from the database only when it does not know them.
+        """
         claims = self.rt.tokens.verify(token, ACCESS)
-        async with self.rt.db.read() as conn:
-            return await self._caller(conn, claims)
+        cache = self.rt.credentials
+        session = claims.extra.get(SESSION)
+        session_id = session if isinstance(session, str) else None
+        key = node_key(claims.sub) if claims.role == Role.NODE.value else user_key(claims.sub)
+        known = cache.principal(key)
+        revoked = cache.session_revoked(session_id) if session_id is not None else False
+        if known is None or revoked is None:
+            epoch = cache.epoch
+            async with self.rt.db.read() as conn:
+                if known is None:
+                    caller, version = await self._current(conn, claims)
+                    cache.remember_principal(key, version, caller, epoch)
+                else:
+                    caller, version = known.value, known.credential_version
+                if session_id is not None and revoked is None:
+                    revoked = await user_store.family_revoked(conn, session_id)
+                    cache.remember_session(session_id, revoked, epoch)
+        else:
+            caller, version = known.value, known.credential_version
+        if claims.extra.get("cv") != version or revoked:
+            raise Unauthorized("this token was revoked")
+        assert isinstance(caller, Caller)
+        return caller
 
     async def authenticate_stream(self, ticket: str, task_id: str | None) -> Caller:
         """The caller behind a stream ticket: for this task (or any), and used only once."""
@@ -176,15 +215,23 @@ class AuthService:
             return await self._caller(conn, claims)
 
     async def _caller(self, conn: Connection, claims: Claims) -> Caller:
+        caller, version = await self._current(conn, claims)
+        if claims.extra.get("cv") != version:
+            raise Unauthorized("this token was revoked")
+        return caller
+
+    @staticmethod
+    async def _current(conn: Connection, claims: Claims) -> tuple[Caller, int]:
+        """The live principal a token names, with its current credential version."""
         if claims.role == Role.NODE.value:
             node = await node_store.get_node(conn, claims.sub)
             if node is None or node.status is NodeStatus.DISABLED:
                 raise Unauthorized("this node is disabled or gone")
-            if claims.extra.get("cv") != node.credential_version:
-                raise Unauthorized("this token was revoked")
-            return Caller(Principal(node.id, Role.NODE, node.name), node)
-        user = await self._live_user(conn, claims)
-        return Caller(Principal(user.id, user.role, user.username))
+            return Caller(Principal(node.id, Role.NODE, node.name), node), node.credential_version
+        user = await user_store.get_user(conn, claims.sub)
+        if user is None or user.disabled:
+            raise Unauthorized("this account is disabled or gone")
+        return Caller(Principal(user.id, user.role, user.username)), user.credential_version
 
     @staticmethod
     async def _live_user(conn: Connection, claims: Claims) -> User:
