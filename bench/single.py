@@ -42,7 +42,15 @@ import asyncpg
 import redis.asyncio as aioredis
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import ADMIN, PG_ADMIN_DSN, free_port, fresh_database, percentile, server_env, wait_ready
+from common import (
+    ADMIN,
+    PG_ADMIN_DSN,
+    free_port,
+    fresh_database,
+    percentile,
+    server_env,
+    wait_ready,
+)
 
 from conveyor.client import AsyncClient
 
@@ -123,7 +131,7 @@ class Bench:
                 CONVEYOR_LOG_LEVEL="WARNING",
                 BENCH_SINGLE_PREFIX=self.prefix,
                 BENCH_SINGLE_REDIS=REDIS_URL,
-                PYTHONPATH=str(HERE),
+                PYTHONPATH=os.pathsep.join(filter(None, [str(HERE), os.environ.get("PYTHONPATH")])),
             )
             cmd = [sys.executable, "-m", "conveyor.cli.main", "worker", "single_handlers"]
             cmd += ["--concurrency", "1", *self.args.worker_args.split()]
