@@ -25,7 +25,7 @@ worker = Worker()
 async def bench_task(params: dict[str, Any], ctx: TaskContext) -> None:
     started = time.time()
     if params["kind"] == "sleep":
-        time.sleep(0.010)
+        time.sleep(0.010)  # noqa: ASYNC251 - blocking on purpose, as in every peer
     pipe = _redis.pipeline(transaction=False)
     if params["kind"] == "warm":
         pipe.sadd(f"{PREFIX}:pids", os.getpid())
