@@ -135,7 +135,6 @@ async def test_sigkill_mid_task_other_worker_finishes_after_lease_expiry(
     finally:
         victim.proc.kill()
         victim.proc.wait()
-    orphans = set(count(tmp_path, "start"))
     survivor = start_worker(
         api.base_url,
         *(await _node(api, admin, "survivor")),
@@ -156,8 +155,9 @@ async def test_sigkill_mid_task_other_worker_finishes_after_lease_expiry(
     for task_id in ids:
         task = (await api.http.get(f"/tasks/{task_id}", headers=user)).json()
         assert task["status"] == "completed" and task["result"]["node"] == "survivor"
-        # The lease expiry charged an attempt to the tasks the victim held.
-        assert task["attempts"] == (1 if task_id in orphans else 0)
+        # The lease expiry charged an attempt to the tasks the victim held: the three
+        # it ran and the three it had prefetched (the server cannot tell them apart).
+        assert task["attempts"] == 1
     assert set(count(tmp_path, "end").values()) == {1}, "no task ran to its end twice"
 
 
