@@ -10,12 +10,13 @@ from typing import Any
 
 from conveyor.domain.access import Principal, can_manage_task, can_view_task
 from conveyor.domain.states import RETRYABLE_STATUSES, Role, TaskStatus
-from conveyor.domain.tasks import NewTask, Progress, Task
+from conveyor.domain.tasks import Attempt, NewTask, Progress, Task
 from conveyor.domain.transitions import Command, Event, conflict, decide
 from conveyor.errors import Forbidden, NotFound
 from conveyor.services.idempotency import IdempotencyRequest, remember, replay
 from conveyor.services.runtime import Runtime
 from conveyor.services.unit import Unit, unit_of_work
+from conveyor.store import attempts as attempt_store
 from conveyor.store import nodes as node_store
 from conveyor.store import progress as progress_store
 from conveyor.store import tasks as task_store
@@ -90,6 +91,12 @@ class TaskService:
         async with self.rt.db.read() as conn:
             task = await task_store.get_task(conn, task_id)
         return self._visible(who, task, task_id)
+
+    async def get_with_attempts(self, who: Principal, task_id: str) -> tuple[Task, list[Attempt]]:
+        """The task and every ended run of it, read in one snapshot."""
+        async with self.rt.db.read() as conn:
+            task = self._visible(who, await task_store.get_task(conn, task_id), task_id)
+            return task, await attempt_store.history(conn, task_id)
 
     @staticmethod
     def _visible(who: Principal, task: Task | None, task_id: str) -> Task:
