@@ -9,7 +9,6 @@ holds when bus messages are lost.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -17,8 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from conveyor.settings import normalise_database_url
-from tests.server import Api, ServerProcess, process_settings, wait_until
+from tests.server import Api, replicas, wait_until
 
 LONG_CACHE = 300.0
 # Well under LONG_CACHE: a refusal this soon was pushed over the bus, not waited out.
@@ -30,23 +28,10 @@ SHORT_CACHE = 1.0
 async def two_replicas(
     database_url: str, data_dir: Path, cache_seconds: float
 ) -> AsyncIterator[tuple[Api, Api]]:
-    env = process_settings(
-        normalise_database_url(database_url),
-        data_dir,
-        CONVEYOR_AUTH_CACHE_SECONDS=str(cache_seconds),
-    )
-    servers = [ServerProcess(env), ServerProcess(env)]
-    try:
-        await asyncio.gather(*[s.start() for s in servers])
-        a, b = Api(servers[0].url), Api(servers[1].url)
-        try:
-            yield a, b
-        finally:
-            await a.close()
-            await b.close()
-    finally:
-        for server in servers:
-            server.stop()
+    async with replicas(
+        database_url, data_dir, CONVEYOR_AUTH_CACHE_SECONDS=str(cache_seconds)
+    ) as pair:
+        yield pair
 
 
 async def _refused_within(check_status: object, seconds: float, what: str) -> float:
