@@ -45,7 +45,8 @@ class Services:
         )
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:
+    # async: a plain def would run in the thread pool on every request.
     services: Services = request.app.state.services
     return services
 
