@@ -7,13 +7,14 @@ import re
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from conveyor.domain.access import Principal
 from conveyor.domain.nodes import Node
 from conveyor.domain.states import NodeStatus, Role
 from conveyor.errors import Conflict, InvalidInput, Unauthorized
 from conveyor.security.tokens import LEEWAY_SECONDS, Claims
-from conveyor.services.credentials import node_key, user_key
+from conveyor.services.credentials import Cached, node_key, user_key
 from conveyor.services.runtime import Runtime
 from conveyor.store import nodes as node_store
 from conveyor.store import tickets as ticket_store
@@ -177,28 +178,44 @@ class AuthService:
         """
         claims = self.rt.tokens.verify(token, ACCESS)
         cache = self.rt.credentials
+        key = node_key(claims.sub) if claims.role == Role.NODE.value else user_key(claims.sub)
         session = claims.extra.get(SESSION)
         session_id = session if isinstance(session, str) else None
-        key = node_key(claims.sub) if claims.role == Role.NODE.value else user_key(claims.sub)
         known = cache.principal(key)
-        revoked = cache.session_revoked(session_id) if session_id is not None else False
-        if known is None or revoked is None:
-            epoch = cache.epoch
-            async with self.rt.db.read() as conn:
-                if known is None:
-                    caller, version = await self._current(conn, claims)
-                    cache.remember_principal(key, version, caller, epoch)
-                else:
-                    caller, version = known.value, known.credential_version
-                if session_id is not None and revoked is None:
-                    revoked = await user_store.family_revoked(conn, session_id)
-                    cache.remember_session(session_id, revoked, epoch)
-        else:
+        revoked = False if session_id is None else cache.session_revoked(session_id)
+        if known is not None and revoked is not None:
             caller, version = known.value, known.credential_version
-        if claims.extra.get("cv") != version or revoked:
+        else:
+            caller, version, revoked = await self._look_up(claims, key, session_id, known, revoked)
+        _check_version(claims, version)
+        if revoked:
             raise Unauthorized("this token was revoked")
         assert isinstance(caller, Caller)
         return caller
+
+    async def _look_up(
+        self,
+        claims: Claims,
+        key: str,
+        session_id: str | None,
+        known: Cached[Any] | None,
+        revoked: bool | None,
+    ) -> tuple[Caller, int, bool]:
+        """What the cache did not know, read in one snapshot and remembered."""
+        cache = self.rt.credentials
+        # Taken before reading: an invalidation arriving meanwhile stops the store.
+        epoch = cache.epoch
+        async with self.rt.db.read() as conn:
+            if known is None:
+                caller, version = await self._current(conn, claims)
+                cache.remember_principal(key, version, caller, epoch)
+            else:
+                caller, version = known.value, known.credential_version
+            if revoked is None:
+                assert session_id is not None  # only a session can be unknown
+                revoked = await user_store.family_revoked(conn, session_id)
+                cache.remember_session(session_id, revoked, epoch)
+        return caller, version, revoked
 
     async def authenticate_stream(self, ticket: str, task_id: str | None) -> Caller:
         """The caller behind a stream ticket: for this task (or any), and used only once."""
@@ -216,8 +233,7 @@ class AuthService:
 
     async def _caller(self, conn: Connection, claims: Claims) -> Caller:
         caller, version = await self._current(conn, claims)
-        if claims.extra.get("cv") != version:
-            raise Unauthorized("this token was revoked")
+        _check_version(claims, version)
         return caller
 
     @staticmethod
@@ -228,18 +244,13 @@ class AuthService:
             if node is None or node.status is NodeStatus.DISABLED:
                 raise Unauthorized("this node is disabled or gone")
             return Caller(Principal(node.id, Role.NODE, node.name), node), node.credential_version
-        user = await user_store.get_user(conn, claims.sub)
-        if user is None or user.disabled:
-            raise Unauthorized("this account is disabled or gone")
+        user = await _active_user(conn, claims.sub)
         return Caller(Principal(user.id, user.role, user.username)), user.credential_version
 
     @staticmethod
     async def _live_user(conn: Connection, claims: Claims) -> User:
-        user = await user_store.get_user(conn, claims.sub)
-        if user is None or user.disabled:
-            raise Unauthorized("this account is disabled or gone")
-        if claims.extra.get("cv") != user.credential_version:
-            raise Unauthorized("this token was revoked")
+        user = await _active_user(conn, claims.sub)
+        _check_version(claims, user.credential_version)
         return user
 
     async def stream_ticket(self, principal: Principal, task_id: str | None) -> str:
@@ -266,3 +277,16 @@ def _check_credentials(username: str, password: str) -> None:
         )
     if problems:
         raise InvalidInput("invalid credentials", details=problems)
+
+
+async def _active_user(conn: Connection, user_id: str) -> User:
+    user = await user_store.get_user(conn, user_id)
+    if user is None or user.disabled:
+        raise Unauthorized("this account is disabled or gone")
+    return user
+
+
+def _check_version(claims: Claims, credential_version: int) -> None:
+    """A token issued before its credential last changed is dead."""
+    if claims.extra.get("cv") != credential_version:
+        raise Unauthorized("this token was revoked")
