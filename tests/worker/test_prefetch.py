@@ -7,24 +7,17 @@ from pathlib import Path
 from typing import Any
 
 from tests.server import Api, wait_until
-from tests.worker.procs import count, runs, start_worker
+from tests.worker.procs import count, runs, start_worker, submit_tasks, task_list
 
 SHORT_LEASE = {"CONVEYOR_LEASE_SECONDS": "2", "CONVEYOR_HEARTBEAT_SECONDS": "0.5"}
 
 
 async def _submit(api: Api, user: dict[str, str], tasks: list[dict[str, Any]]) -> list[str]:
-    r = await api.http.post("/tasks", json={"tasks": tasks}, headers=user)
-    assert r.status_code == 201, r.text
-    return [t["task_id"] for t in r.json()["tasks"]]
+    return await submit_tasks(api.http, user, tasks)
 
 
 async def _tasks(api: Api, user: dict[str, str], ids: list[str]) -> list[dict[str, Any]]:
-    out = []
-    for task_id in ids:
-        r = await api.http.get(f"/tasks/{task_id}", headers=user)
-        assert r.status_code == 200, r.text
-        out.append(r.json())
-    return out
+    return await task_list(api.http, user, ids)
 
 
 async def _node(api: Api, admin: dict[str, str], node_id: str) -> tuple[str, str]:
@@ -62,6 +55,12 @@ async def test_one_slot_runs_prefetched_tasks_in_turn(api: Api, tmp_path: Path) 
     assert set(count(tmp_path, "end").values()) == {1}
     events = [event for event, _, _ in runs(tmp_path)]
     assert events == ["start", "end"] * 4, "one slot: one task running at a time"
+    for task in await _tasks(api, user, ids):
+        # A success is one run and no charged attempt, and its run is on record.
+        assert (task["runs"], task["attempts"]) == (1, 0)
+        (run,) = task["attempt_history"]
+        assert (run["attempt"], run["node_id"], run["outcome"]) == (1, "w", "completed")
+        assert run["error"] is None and run["started_at"] <= run["finished_at"]
 
 
 async def test_prefetched_tasks_of_a_sigkilled_worker_come_back(api: Api, tmp_path: Path) -> None:
