@@ -49,6 +49,7 @@ from common import (
     fresh_database,
     percentile,
     server_env,
+    stop_processes,
     wait_ready,
 )
 
@@ -140,14 +141,7 @@ class Bench:
 
     @staticmethod
     def stop_workers(procs: list[subprocess.Popen[bytes]]) -> None:
-        for proc in procs:
-            proc.send_signal(signal.SIGTERM)
-        for proc in procs:
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
+        stop_processes(procs)
 
     async def cpu(self) -> Cpu:
         assert self.server is not None
