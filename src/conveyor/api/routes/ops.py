@@ -6,8 +6,9 @@ from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 
 from conveyor.api.deps import ServicesDep
+from conveyor.api.input import CheckedRoute
 
-router = APIRouter(tags=["ops"])
+router = APIRouter(route_class=CheckedRoute, tags=["ops"])
 
 
 @router.get("/healthz")
