@@ -90,13 +90,19 @@ async def running_servers(env: dict[str, str], count: int = 1) -> AsyncIterator[
             await wait_ready(url)
         yield urls
     finally:
-        for proc in procs:
-            proc.send_signal(signal.SIGTERM)
-        for proc in procs:
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        stop_processes(procs)
+
+
+def stop_processes(procs: list[subprocess.Popen[bytes]], grace: float = 15) -> None:
+    """SIGTERM all at once (they shut down in parallel), then SIGKILL what outlives grace."""
+    for proc in procs:
+        proc.send_signal(signal.SIGTERM)
+    for proc in procs:
+        try:
+            proc.wait(grace)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
 
 
 async def wait_ready(url: str, timeout: float = 60) -> None:

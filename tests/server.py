@@ -4,6 +4,7 @@ subprocess, and a small client that knows the API's common moves."""
 from __future__ import annotations
 
 import asyncio
+import inspect
 import os
 import signal
 import socket
@@ -21,7 +22,7 @@ import uvicorn
 from conveyor.api.app import build_runtime, create_app
 from conveyor.clock import Clock
 from conveyor.services.runtime import Runtime
-from conveyor.settings import Settings
+from conveyor.settings import Settings, normalise_database_url
 
 ADMIN = ("admin", "admin-password-1")
 TEST_SECRET = "test-secret-" + "x" * 40
@@ -55,7 +56,13 @@ async def serve_asgi(
     """Any ASGI app under uvicorn on a loopback port, in this event loop; yields its URL."""
     port = port or free_port()
     config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_config=None, access_log=False, lifespan=lifespan
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_config=None,
+        access_log=False,
+        lifespan=lifespan,
+        proxy_headers=False,
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
@@ -229,11 +236,35 @@ async def serve_api(settings: Settings) -> AsyncIterator[Api]:
             await client.close()
 
 
+@asynccontextmanager
+async def replicas(
+    database_url: str, data_dir: Path, **extra: str
+) -> AsyncIterator[tuple[Api, Api]]:
+    """Two ``conveyor serve`` processes on one database, each with an API client."""
+    env = process_settings(normalise_database_url(database_url), data_dir, **extra)
+    servers = [ServerProcess(env), ServerProcess(env)]
+    try:
+        await asyncio.gather(*[s.start() for s in servers])
+        a, b = Api(servers[0].url), Api(servers[1].url)
+        try:
+            yield a, b
+        finally:
+            await a.close()
+            await b.close()
+    finally:
+        for server in servers:
+            server.stop()
+
+
 async def wait_until(check: Any, timeout: float, what: str) -> Any:
     """Poll a real condition until it holds; fail with ``what`` after ``timeout``."""
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
-        value = await check() if asyncio.iscoroutinefunction(check) else check()
+        value = check()
+        # A lambda returning a coroutine is not a coroutine function, and an unawaited
+        # coroutine is truthy: await whatever is awaitable, or the wait passes at once.
+        if inspect.isawaitable(value):
+            value = await value
         if value:
             return value
         if asyncio.get_running_loop().time() > deadline:

@@ -72,5 +72,9 @@ class RateLimited(ConveyorError):
 
 
 class Unavailable(ConveyorError):
+    """A dependency (the database) cannot be reached; the same call may work later."""
+
     status_code = 503
     code = "unavailable"
+    # A database restart takes seconds; clients are told to come back soon.
+    retry_after: float = 1.0

@@ -9,6 +9,10 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from conveyor.ratelimit.base import Preset
+from conveyor.ratelimit.client_ip import Network, parse_networks
+from conveyor.ratelimit.presets import DEFAULT_PRESETS, parse_preset
+
 DEFAULT_DATA_DIR = Path("conveyor-data")
 MIN_JWT_SECRET_BYTES = 32
 
@@ -37,6 +41,10 @@ class Settings(BaseSettings):
     access_token_ttl_seconds: int = Field(default=900, ge=10)
     refresh_token_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60)
     stream_ticket_ttl_seconds: int = Field(default=60, ge=5)
+    # How long a replica trusts what it read of a principal's credentials (and of a
+    # session's revocation) without reading again. Changes are pushed over the event
+    # bus at once; this is the bound when such a message is lost. 0: read every time.
+    auth_cache_seconds: float = Field(default=5.0, ge=0, le=300)
 
     admin_username: str | None = None
     admin_password: SecretStr | None = None
@@ -78,8 +86,22 @@ class Settings(BaseSettings):
     sse_keepalive_seconds: float = Field(default=15.0, gt=0)
 
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    # The whole request body must arrive within this (408 otherwise), so that slow
+    # trickling clients (slowloris) cannot hold requests open; it bounds uploads too.
+    body_read_timeout_seconds: float = Field(default=60.0, gt=0)
     artifact_max_bytes: int = Field(default=50 * 1024 * 1024, ge=1024)
     rate_limits_enabled: bool = True
+    # Each budget: a named preset (strict, conservative, moderate, generous, after
+    # seed 003) or "CAPACITY,REFILL_PER_SECOND"; unset keeps the built-in default
+    # (ratelimit/presets.py). ``auth`` is per client address on /auth/*, ``login``
+    # per account on the two logins, ``api`` per principal, ``claim`` per node.
+    rate_limit_api: str | None = None
+    rate_limit_claim: str | None = None
+    rate_limit_auth: str | None = None
+    rate_limit_login: str | None = None
+    # Proxies whose X-Forwarded-For is believed (comma-separated addresses or CIDRs).
+    # None by default: the header is ignored and the connection's peer is the client.
+    trusted_proxies: str = ""
     platform_fee_percent: int = Field(default=10, ge=0, le=100)
 
     db_pool_size: int = Field(default=10, ge=1)
@@ -90,6 +112,30 @@ class Settings(BaseSettings):
     @classmethod
     def _normalise_url(cls, value: str) -> str:
         return normalise_database_url(value) if value else value
+
+    @field_validator("rate_limit_api", "rate_limit_claim", "rate_limit_auth", "rate_limit_login")
+    @classmethod
+    def _check_preset(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_preset(value)
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _check_proxies(cls, value: str) -> str:
+        parse_networks(value)
+        return value
+
+    def rate_limit_presets(self) -> dict[str, Preset]:
+        presets = dict(DEFAULT_PRESETS)
+        for name in presets:
+            chosen = getattr(self, f"rate_limit_{name}")
+            if chosen is not None:
+                presets[name] = parse_preset(chosen)
+        return presets
+
+    def trusted_networks(self) -> tuple[Network, ...]:
+        return parse_networks(self.trusted_proxies)
 
     @model_validator(mode="after")
     def _fill_defaults(self) -> Settings:

@@ -145,7 +145,7 @@ async def test_reassign_and_manual_timeout_are_admin_only(api: Api) -> None:
 
 
 async def test_lease_expiry_recovers_then_times_out(api: Api) -> None:
-    admin, user, _, node = await _setup(api)
+    admin, user, node_id, node = await _setup(api)
     task = await api.submit(user, max_attempts=2)
     await api.claim(node, lease_seconds=1)
     status = await _wait_status(api, user, task["task_id"], {"pending"})
@@ -154,6 +154,14 @@ async def test_lease_expiry_recovers_then_times_out(api: Api) -> None:
     # The second expiry spends the last attempt: the sweeper ends the task.
     final = await _wait_status(api, user, task["task_id"], {"timeout"})
     assert final["attempts"] == 2 and final["lease_owner"] is None
+    # The sweeper's expiries are on record as runs of that node that lapsed.
+    r = await api.http.get(f"/tasks/{task['task_id']}", headers=user)
+    history = r.json()["attempt_history"]
+    assert [(a["attempt"], a["node_id"], a["outcome"]) for a in history] == [
+        (1, node_id, "lease_expired"),
+        (2, node_id, "lease_expired"),
+    ]
+    assert r.json()["runs"] == 2
     r = await api.http.post("/admin/timeouts/process", headers=admin)
     assert r.status_code == 200 and r.json() == {"expired": 0}, "nothing left to expire"
     assert await api.metric("conveyor_leases_expired_total") == 2

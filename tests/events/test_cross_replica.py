@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from conveyor.settings import normalise_database_url
 from tests.events.conftest import data, open_stream, seqs
-from tests.server import Api, ServerProcess, process_settings
+from tests.server import Api
+from tests.server import replicas as two_replicas
 
 pytestmark = pytest.mark.postgres
 PROGRESS_COUNT = 200
@@ -23,21 +23,10 @@ NO_RECHECK = "600"
 
 @pytest.fixture
 async def replicas(postgres_url: str, tmp_path: Path) -> AsyncIterator[tuple[Api, Api]]:
-    env = process_settings(
-        normalise_database_url(postgres_url), tmp_path, CONVEYOR_CLAIM_RECHECK_SECONDS=NO_RECHECK
-    )
-    servers = [ServerProcess(env), ServerProcess(env)]
-    try:
-        await asyncio.gather(*[s.start() for s in servers])
-        a, b = Api(servers[0].url), Api(servers[1].url)
-        try:
-            yield a, b
-        finally:
-            await a.close()
-            await b.close()
-    finally:
-        for server in servers:
-            server.stop()
+    async with two_replicas(
+        postgres_url, tmp_path, CONVEYOR_CLAIM_RECHECK_SECONDS=NO_RECHECK
+    ) as pair:
+        yield pair
 
 
 async def test_progress_posted_on_b_reaches_a_subscriber_on_a_in_order(

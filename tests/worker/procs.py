@@ -14,6 +14,8 @@ from typing import Any
 import httpx
 
 REPO = Path(__file__).resolve().parents[2]
+# Every task type tests/worker/sample_handlers.py registers.
+TYPES = ["echo", "slow", "sync_slow", "boom", "refuse"]
 
 
 @dataclass
@@ -92,3 +94,21 @@ async def task_states(
         assert r.status_code == 200, r.text
         states[task_id] = r.json()
     return states
+
+
+async def submit_tasks(
+    http: httpx.AsyncClient, headers: dict[str, str], tasks: list[dict[str, Any]]
+) -> list[str]:
+    """Submit in batches of 500 (the API's bound); the new tasks' ids, in order."""
+    ids: list[str] = []
+    for start in range(0, len(tasks), 500):
+        r = await http.post("/tasks", json={"tasks": tasks[start : start + 500]}, headers=headers)
+        assert r.status_code == 201, r.text
+        ids.extend(t["task_id"] for t in r.json()["tasks"])
+    return ids
+
+
+async def task_list(
+    http: httpx.AsyncClient, headers: dict[str, str], ids: list[str]
+) -> list[dict[str, Any]]:
+    return list((await task_states(http, headers, ids)).values())

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 
 from conveyor import __version__
+from conveyor.api.body_timeout import BodyReadTimeout
 from conveyor.api.deps import Services
 from conveyor.api.errors import install_error_handlers
 from conveyor.api.limits import BodySizeLimit
+from conveyor.api.ratelimits import RateLimitHeaders
 from conveyor.api.request_metrics import RequestMetrics
 from conveyor.api.routes import admin, artifacts, auth, events, nodes, ops, tasks, worker
 from conveyor.clock import Clock, SystemClock
@@ -31,6 +34,7 @@ from conveyor.realtime.wakeup import Waker
 from conveyor.security.passwords import SecretHasher
 from conveyor.security.tokens import TokenService
 from conveyor.services.auth import AuthService
+from conveyor.services.credentials import CredentialCache
 from conveyor.services.dispatch import Dispatcher
 from conveyor.services.health import HealthService
 from conveyor.services.runtime import Runtime
@@ -47,6 +51,8 @@ def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
     clock = clock or SystemClock()
     bus = create_event_bus(settings.database_url, settings.redis_url)
     server_key = settings.resolved_jwt_secret()
+    credentials: CredentialCache[Any] = CredentialCache(settings.auth_cache_seconds)
+    credentials.attach(bus)
     return Runtime(
         settings=settings,
         db=Database(settings.database_url, pool_size=settings.db_pool_size),
@@ -59,6 +65,7 @@ def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
         waker=Waker(bus),
         metrics=Metrics(),
         server_key=server_key,
+        credentials=credentials,
     )
 
 
@@ -70,10 +77,12 @@ def build_limiter(settings: Settings) -> RateLimiter | None:
     return MemoryRateLimiter()
 
 
-async def _start(rt: Runtime, auto_migrate: bool) -> None:
+async def _start(rt: Runtime, limiter: RateLimiter | None, auto_migrate: bool) -> None:
     if auto_migrate:
         await upgrade(rt.db)
     await rt.bus.start()
+    if limiter is not None:
+        await limiter.start()
     settings = rt.settings
     if settings.admin_username and settings.admin_password:
         await AuthService(rt).ensure_admin(
@@ -99,11 +108,12 @@ def create_app(
         LeaderLock(rt.db, "duties"),
         rt.clock,
         settings.sweeper_interval_seconds,
+        rt.metrics,
     )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await _start(rt, auto_migrate)
+        await _start(rt, services.limiter, auto_migrate)
         if run_duties:
             runner.start()
         log.info("conveyor started", database=rt.db.dialect, version=__version__)
@@ -135,7 +145,9 @@ def create_app(
         max_bytes=settings.max_body_bytes,
         path_limits={API_PREFIX + artifacts.UPLOAD_PATH: artifacts.upload_body_limit(settings)},
     )
-    # Outermost (added last), so refusals by the body-size limit are counted too.
+    app.add_middleware(BodyReadTimeout, timeout_seconds=settings.body_read_timeout_seconds)
+    app.add_middleware(RateLimitHeaders)
+    # Outermost (added last), so refusals by the body limits are counted too.
     app.add_middleware(
         RequestMetrics,
         counter=rt.metrics.http_requests_total,

@@ -7,11 +7,11 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from conveyor.api.ratelimits import Limits
 from conveyor.domain.access import Principal
 from conveyor.domain.nodes import Node
-from conveyor.errors import Forbidden, RateLimited, Unauthorized
+from conveyor.errors import Forbidden, Unauthorized
 from conveyor.ratelimit.base import RateLimiter
-from conveyor.ratelimit.presets import DEFAULT_PRESETS
 from conveyor.services.auth import AuthService, Caller
 from conveyor.services.nodes import NodeService
 from conveyor.services.runtime import Runtime
@@ -26,21 +26,27 @@ class Services:
     tasks: TaskService
     worker: WorkerService
     nodes: NodeService
-    limiter: RateLimiter | None
+    limits: Limits
+
+    @property
+    def limiter(self) -> RateLimiter | None:
+        return self.limits.limiter
 
     @classmethod
     def build(cls, rt: Runtime, limiter: RateLimiter | None) -> Services:
+        settings = rt.settings
         return cls(
             rt=rt,
             auth=AuthService(rt),
             tasks=TaskService(rt),
             worker=WorkerService(rt),
             nodes=NodeService(rt),
-            limiter=limiter,
+            limits=Limits(limiter, settings.rate_limit_presets(), settings.trusted_networks()),
         )
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:
+    # async: a plain def would run in the thread pool on every request.
     services: Services = request.app.state.services
     return services
 
@@ -48,12 +54,9 @@ def get_services(request: Request) -> Services:
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
-async def enforce_limit(services: Services, key: str, preset_name: str) -> None:
-    if services.limiter is None:
-        return
-    decision = await services.limiter.hit(key, DEFAULT_PRESETS[preset_name])
-    if not decision.allowed:
-        raise RateLimited("too many requests; slow down", retry_after=decision.retry_after)
+async def enforce_limit(request: Request, services: Services, key: str, budget: str) -> None:
+    """Count this request against ``budget`` for ``key``; ``429`` over it."""
+    await services.limits.enforce(request, key, budget)
 
 
 def bearer_token(request: Request) -> str:
@@ -66,8 +69,8 @@ def bearer_token(request: Request) -> str:
 
 async def get_caller(request: Request, services: ServicesDep) -> Caller:
     caller = await services.auth.authenticate(bearer_token(request))
-    preset = "claim" if caller.node is not None else "api"
-    await enforce_limit(services, f"{preset}:{caller.principal.id}", preset)
+    budget = "claim" if caller.node is not None else "api"
+    await enforce_limit(request, services, caller.principal.id, budget)
     return caller
 
 
@@ -84,7 +87,7 @@ async def get_stream_caller(request: Request, services: ServicesDep) -> Caller:
     if ticket is None:
         return await get_caller(request, services)
     caller = await services.auth.authenticate_stream(ticket, request.path_params.get("task_id"))
-    await enforce_limit(services, f"api:{caller.principal.id}", "api")
+    await enforce_limit(request, services, caller.principal.id, "api")
     return caller
 
 
@@ -117,8 +120,8 @@ async def node_caller(caller: CallerDep) -> Node:
 
 
 async def limit_by_ip(request: Request, services: ServicesDep) -> None:
-    client = request.client.host if request.client else "unknown"
-    await enforce_limit(services, f"auth:{client}", "auth")
+    """Per client address (through trusted proxies only, see ratelimit/client_ip.py)."""
+    await enforce_limit(request, services, services.limits.client(request), "auth")
 
 
 AnyPrincipal = Annotated[Principal, Depends(any_principal)]

@@ -10,7 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from conveyor.errors import ConveyorError, RateLimited, Unauthorized
+from conveyor.errors import ConveyorError, RateLimited, Unauthorized, Unavailable
 from conveyor.observability.logging import get_logger
 
 log = get_logger(__name__)
@@ -21,6 +21,7 @@ _HTTP_CODES = {
     403: "forbidden",
     404: "not_found",
     405: "method_not_allowed",
+    408: "request_timeout",
     409: "conflict",
     413: "payload_too_large",
     415: "unsupported_media_type",
@@ -33,6 +34,11 @@ def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
     if details is not None:
         body["details"] = details
     return {"error": body}
+
+
+def retry_after_header(seconds: float) -> str:
+    """Whole seconds, rounded up and at least one (the header takes no fractions)."""
+    return str(max(1, int(seconds + 0.999)))
 
 
 def _field_details(exc: RequestValidationError) -> list[dict[str, Any]]:
@@ -52,8 +58,8 @@ def _field_details(exc: RequestValidationError) -> list[dict[str, Any]]:
 async def _conveyor_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ConveyorError)
     headers: dict[str, str] = {}
-    if isinstance(exc, RateLimited):
-        headers["Retry-After"] = str(max(1, int(exc.retry_after + 0.999)))
+    if isinstance(exc, RateLimited | Unavailable):
+        headers["Retry-After"] = retry_after_header(exc.retry_after)
     if isinstance(exc, Unauthorized):
         headers["WWW-Authenticate"] = "Bearer"
     return JSONResponse(exc.to_dict(), status_code=exc.status_code, headers=headers)
@@ -78,7 +84,14 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     # The stack trace goes to the log only; the client learns nothing internal.
     log.exception("unhandled error", path=request.url.path, method=request.method)
-    return JSONResponse(error_body("internal_error", "internal error"), status_code=500)
+    # Starlette re-raises the error after this response is sent, and uvicorn then
+    # drops the connection: saying so lets a keep-alive client open a new one for
+    # its next request instead of having that request reset.
+    return JSONResponse(
+        error_body("internal_error", "internal error"),
+        status_code=500,
+        headers={"Connection": "close"},
+    )
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -96,7 +96,7 @@ def status_text(status: str) -> str:
 
 def task_table(tasks: Sequence[Task], title: str | None = None) -> Table:
     table = Table(title=title)
-    for column in ("id", "type", "status", "attempts", "node", "result / error"):
+    for column in ("id", "type", "status", "runs", "failed", "node", "result / error"):
         table.add_column(column, overflow="fold")
     for task in tasks:
         outcome = task.error if task.error is not None else task.result
@@ -104,6 +104,7 @@ def task_table(tasks: Sequence[Task], title: str | None = None) -> Table:
             task.id,
             task.task_type,
             status_text(task.status),
+            str(task.runs),
             f"{task.attempts}/{task.max_attempts}",
             task.lease_owner or task.assigned_node_id or "",
             _short(outcome),

@@ -33,7 +33,10 @@ def serve(
             port=port,
             workers=workers,
             log_config=None,
+            proxy_headers=False,
         )
         return
     app = create_app(settings, run_duties=not no_duties)
-    uvicorn.run(app, host=host, port=port, log_config=None, access_log=False)
+    # uvicorn's own X-Forwarded-For handling (on for 127.0.0.1 by default) would
+    # rewrite the client address before CONVEYOR_TRUSTED_PROXIES is consulted.
+    uvicorn.run(app, host=host, port=port, log_config=None, access_log=False, proxy_headers=False)

@@ -65,6 +65,9 @@ def worker(
     server: Annotated[str | None, typer.Option(envvar="CONVEYOR_SERVER_URL")] = None,
     builtin: Annotated[bool, typer.Option("--builtin", help="add the built-in handlers")] = False,
     concurrency: Annotated[int | None, typer.Option(help="tasks run at once")] = None,
+    prefetch: Annotated[
+        int | None, typer.Option(help="tasks claimed ahead of free slots (default 4)")
+    ] = None,
     sync_mode: Annotated[str | None, typer.Option(help="thread or process")] = None,
     grace: Annotated[float | None, typer.Option(help="seconds to finish on SIGTERM")] = None,
     poll_wait: Annotated[float | None, typer.Option(help="long-poll seconds")] = None,
@@ -77,6 +80,7 @@ def worker(
         "node_secret": secret,
         "server_url": server,
         "concurrency": concurrency,
+        "prefetch": prefetch,
         "sync_mode": sync_mode,
         "grace_seconds": grace,
         "poll_wait_seconds": poll_wait,

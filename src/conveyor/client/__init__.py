@@ -13,13 +13,14 @@ from conveyor.client.errors import (
     RateLimited,
     ServiceUnavailable,
 )
-from conveyor.client.models import ClaimResult, Event, Node, Progress, Task
+from conveyor.client.models import Attempt, ClaimResult, Event, Node, Progress, Task
 from conveyor.client.retry import RetryPolicy
 from conveyor.client.sync_client import Client
 
 __all__ = [
     "ApiError",
     "AsyncClient",
+    "Attempt",
     "AuthenticationError",
     "BadRequest",
     "ClaimResult",

@@ -3,13 +3,18 @@
 The flow works for the sync and the async httpx client alike: it logs in when it
 has no token, refreshes shortly before expiry (users) or logs in again (nodes have
 no refresh token), and on a ``401`` renews once and replays the request.
+
+Only the answers the flow itself parses (logins, refreshes) are read into memory.
+``requires_response_body = True`` would make httpx read *every* body before handing
+it back, so an event stream would arrive only once the server closed it. A ``401``
+is decided on its status alone; httpx reads and discards its body before replaying.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Generator
+from collections.abc import AsyncGenerator, Generator
 from dataclasses import dataclass
 
 import httpx
@@ -36,8 +41,7 @@ Credentials = UserLogin | NodeLogin
 
 
 class TokenAuth(httpx.Auth):
-    # The flow reads login answers, so httpx must load bodies for sync and async alike.
-    requires_response_body = True
+    requires_response_body = False
 
     def __init__(
         self,
@@ -51,6 +55,34 @@ class TokenAuth(httpx.Auth):
         self.refresh_token: str | None = None
         self.expires_at = float("inf") if token else 0.0
         self._lock = threading.Lock()
+
+    def sync_auth_flow(
+        self, request: httpx.Request
+    ) -> Generator[httpx.Request, httpx.Response, None]:
+        flow = self.auth_flow(request)
+        sent = next(flow)
+        while True:
+            response = yield sent
+            if self._is_auth_call(sent):
+                response.read()
+            try:
+                sent = flow.send(response)
+            except StopIteration:
+                return
+
+    async def async_auth_flow(
+        self, request: httpx.Request
+    ) -> AsyncGenerator[httpx.Request, httpx.Response]:
+        flow = self.auth_flow(request)
+        sent = next(flow)
+        while True:
+            response = yield sent
+            if self._is_auth_call(sent):
+                await response.aread()
+            try:
+                sent = flow.send(response)
+            except StopIteration:
+                return
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         if self._is_auth_call(request):
@@ -94,7 +126,6 @@ class TokenAuth(httpx.Auth):
             body = {"node_id": creds.node_id, "node_secret": creds.secret}
             response = yield self._auth_request(request, "/auth/node/login", body)
         if response.status_code != 200:
-            response.read()
             error = error_from_response(response)
             raise AuthenticationError(error.status_code, error.code, error.message, error.details)
         self._store(response)
@@ -106,7 +137,6 @@ class TokenAuth(httpx.Auth):
         return httpx.Request("POST", url, json=body)
 
     def _store(self, response: httpx.Response) -> None:
-        response.read()
         data = response.json()
         with self._lock:
             self.access_token = data["access_token"]

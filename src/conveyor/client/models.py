@@ -14,6 +14,37 @@ def _time(value: Any) -> datetime | None:
 
 
 @dataclass(frozen=True, slots=True)
+class Attempt:
+    """One ended run of a task: who ran it, when, how it ended and its error."""
+
+    attempt: int
+    node_id: str | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    outcome: str
+    error: Any
+
+    @property
+    def error_type(self) -> str | None:
+        return self.error.get("type") if isinstance(self.error, dict) else None
+
+    @property
+    def traceback(self) -> str | None:
+        return self.error.get("traceback") if isinstance(self.error, dict) else None
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Attempt:
+        return cls(
+            attempt=data["attempt"],
+            node_id=data.get("node_id"),
+            started_at=_time(data.get("started_at")),
+            finished_at=_time(data.get("finished_at")),
+            outcome=data["outcome"],
+            error=data.get("error"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class Task:
     id: str
     task_type: str
@@ -21,6 +52,7 @@ class Task:
     version: int
     params: dict[str, Any]
     metadata: dict[str, Any]
+    # Charged attempts (failures, lapsed leases): what ``max_attempts`` bounds.
     attempts: int
     max_attempts: int
     result: Any
@@ -33,6 +65,10 @@ class Task:
     created_at: datetime | None
     finished_at: datetime | None
     raw: dict[str, Any] = field(repr=False, compare=False)
+    # How many times it has run, the current run included.
+    runs: int = 0
+    # Every ended run, oldest first; only ``get()`` fills it in (None elsewhere).
+    attempt_history: list[Attempt] | None = None
 
     @property
     def done(self) -> bool:
@@ -59,7 +95,13 @@ class Task:
             created_at=_time(data.get("created_at")),
             finished_at=_time(data.get("finished_at")),
             raw=data,
+            runs=data.get("runs", 0),
+            attempt_history=_attempts(data.get("attempt_history")),
         )
+
+
+def _attempts(value: Any) -> list[Attempt] | None:
+    return [Attempt.from_json(a) for a in value] if isinstance(value, list) else None
 
 
 @dataclass(frozen=True, slots=True)

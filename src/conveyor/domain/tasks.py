@@ -37,6 +37,27 @@ class Task:
     updated_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    # Runs that have ended, each kept as an ``Attempt`` (``attempts`` counts only
+    # the charged ones: failures and lapsed leases, what ``max_attempts`` bounds).
+    runs: int = 0
+
+    @property
+    def runs_started(self) -> int:
+        """Every run so far, the one in progress included (at most one is)."""
+        return self.runs + (1 if self.status is TaskStatus.IN_PROGRESS else 0)
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One run of a task by one node, written by the transition that ended it."""
+
+    task_id: str
+    number: int  # 1, 2, 3, … per task
+    node_id: str | None
+    started_at: datetime
+    finished_at: datetime
+    outcome: str
+    error: Any = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,6 +6,10 @@ returns the guarded write to make: the store executes it as
 affected means somebody else moved the task first (a 409 for the caller). The
 batch claim is the one transition decided for many rows at once; ``claim_changes``
 gives its values so that it too comes from here.
+
+Every transition out of ``in_progress`` ends a run: it counts it (``runs``) and
+carries the run's ``Attempt`` record, which the store writes in the same
+transaction as the guarded update (only if that update won).
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from typing import Any
 
 from conveyor.domain.backoff import backoff_seconds
 from conveyor.domain.states import TaskStatus
-from conveyor.domain.tasks import Task
+from conveyor.domain.tasks import Attempt, Task
 from conveyor.errors import Conflict
 
 P, R = TaskStatus.PENDING, TaskStatus.IN_PROGRESS
@@ -50,6 +54,17 @@ SOURCES: dict[Event, frozenset[TaskStatus]] = {
     Event.TIMEOUT: frozenset({P, R}),
 }
 
+# How a run ends, by the event that ends it (the attempt record's ``outcome``).
+RUN_OUTCOMES: dict[Event, str] = {
+    Event.COMPLETE: "completed",
+    Event.FAIL: "failed",
+    Event.RELEASE: "released",
+    Event.EXPIRE: "lease_expired",
+    Event.CANCEL: "cancelled",
+    Event.TIMEOUT: "timeout",
+    Event.REASSIGN: "reassigned",
+}
+
 # Events only the current lease holder may send, with the version it holds.
 HOLDER_EVENTS = frozenset({Event.COMPLETE, Event.FAIL, Event.RELEASE})
 
@@ -78,6 +93,7 @@ class Transition:
     to_status: TaskStatus
     expected_version: int
     changes: dict[str, Any] = field(default_factory=dict)
+    attempt: Attempt | None = None  # the run this transition ends, if it ends one
 
     def values(self) -> dict[str, Any]:
         """Column values to write, status included (the store adds ``version + 1``)."""
@@ -125,7 +141,24 @@ def decide(
         _check_holder(task, cmd)
     to_status, changes = _OUTCOMES[cmd.event](task, cmd, now, policy or RetryPolicy(), rng)
     changes.setdefault("updated_at", now)
-    return Transition(task.id, cmd.event, task.status, to_status, task.version, changes)
+    attempt = None
+    if task.status is R:
+        attempt = ended_run(task, cmd.event, now, changes.get("error"))
+        changes["runs"] = attempt.number
+    return Transition(task.id, cmd.event, task.status, to_status, task.version, changes, attempt)
+
+
+def ended_run(task: Task, event: Event, now: datetime, error: Any) -> Attempt:
+    """The record of the run an event ends: who ran it, from when, how it ended."""
+    return Attempt(
+        task_id=task.id,
+        number=task.runs + 1,
+        node_id=task.lease_owner,
+        started_at=task.leased_at or now,
+        finished_at=now,
+        outcome=RUN_OUTCOMES[event],
+        error=error,
+    )
 
 
 def _check_holder(task: Task, cmd: Command) -> None:

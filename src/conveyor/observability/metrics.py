@@ -39,6 +39,13 @@ class Metrics:
         self.leases_expired_total = Counter(
             "conveyor_leases_expired_total", "Leases that ran out", registry=self.registry
         )
+        self.duty_tick_failures_total = Counter(
+            "conveyor_duty_tick_failures_total",
+            "Periodic duty runs that failed (and are retried with backoff), by duty;"
+            " leader_lock: taking the leader lock failed",
+            ["duty"],
+            registry=self.registry,
+        )
         self.push_dispatch_total = Counter(
             "conveyor_push_dispatch_total",
             "Push dispatch attempts, by outcome",

@@ -63,7 +63,9 @@ class PostgresBus(EventBus):
             try:
                 await self._listen()
                 log.info("event listener reconnected")
-            except (OSError, asyncpg.PostgresError) as exc:
+            except Exception as exc:
+                # Any failure (refused, "starting up", a closed socket mid-handshake)
+                # is retried; this watcher must outlive the outage it is there for.
                 log.warning("event listener reconnect failed", error=str(exc))
 
     def _on_notify(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:

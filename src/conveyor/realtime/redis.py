@@ -16,19 +16,28 @@ REDIS_CHANNEL = "conveyor:events"
 # Redis has no small payload limit; this only bounds one message's size.
 MAX_REDIS_PAYLOAD = 512 * 1024
 RECONNECT_SECONDS = 1.0
+START_WAIT_SECONDS = 3.0
 
 
 class RedisBus(EventBus):
     def __init__(self, url: str, channel: str = REDIS_CHANNEL) -> None:
         super().__init__()
-        self._redis: Redis = Redis.from_url(url)
+        # Timeouts, so a Redis that hangs fails a publish instead of stalling the sender.
+        self._redis: Redis = Redis.from_url(url, socket_connect_timeout=1.0)
         self.channel = channel
         self._reader: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
 
     async def start(self) -> None:
         self._reader = asyncio.create_task(self._read(), name="conveyor-redis-listen")
-        await asyncio.wait_for(self._ready.wait(), timeout=10)
+        try:
+            await asyncio.wait_for(self._ready.wait(), timeout=START_WAIT_SECONDS)
+        except TimeoutError:
+            # Redis down must not keep the API from starting: the reader keeps
+            # trying, and until then events reach this replica's subscribers only.
+            log.warning(
+                "redis unreachable at start-up: events stay on this replica until it answers"
+            )
 
     async def _read(self) -> None:
         while True:
@@ -51,10 +60,15 @@ class RedisBus(EventBus):
         if not messages:
             return
         payloads = encode_envelopes(messages, MAX_REDIS_PAYLOAD)
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for payload in payloads:
-                pipe.publish(self.channel, payload)
-            await pipe.execute()
+        try:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for payload in payloads:
+                    pipe.publish(self.channel, payload)
+                await pipe.execute()
+        except (RedisError, OSError) as exc:
+            # Degrade to this replica's fan-out rather than to none at all.
+            log.warning("redis publish failed, delivering locally", error=str(exc))
+            self._deliver(messages)
 
     async def close(self) -> None:
         await super().close()

@@ -7,12 +7,14 @@ import re
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from conveyor.domain.access import Principal
 from conveyor.domain.nodes import Node
 from conveyor.domain.states import NodeStatus, Role
 from conveyor.errors import Conflict, InvalidInput, Unauthorized
 from conveyor.security.tokens import LEEWAY_SECONDS, Claims
+from conveyor.services.credentials import Cached, node_key, user_key
 from conveyor.services.runtime import Runtime
 from conveyor.store import nodes as node_store
 from conveyor.store import tickets as ticket_store
@@ -23,6 +25,8 @@ from conveyor.store.users import RefreshToken, User
 USERNAME = re.compile(r"^[A-Za-z0-9_.@-]{3,64}$")
 MIN_PASSWORD, MAX_PASSWORD = 8, 256
 ACCESS, REFRESH, STREAM = "access", "refresh", "stream"
+# The claim naming the login session (the refresh-token family) of an access token.
+SESSION = "sid"
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +81,7 @@ class AuthService:
             async with self.rt.db.write() as conn:
                 promoted = await user_store.update_user(conn, existing.id, role=Role.ADMIN)
             assert promoted is not None
+            self.rt.credentials.announce(self.rt.bus, principal=user_key(existing.id))
             return promoted
         return existing
 
@@ -97,8 +102,14 @@ class AuthService:
     async def _issue_pair(self, conn: Connection, user: User, family_id: str) -> TokenPair:
         settings = self.rt.settings
         extra = {"cv": user.credential_version}
+        # The session id makes logout and reuse detection end this session's access
+        # tokens too, not only its refresh tokens.
         access = self.rt.tokens.issue(
-            user.id, user.role.value, ACCESS, settings.access_token_ttl_seconds, extra
+            user.id,
+            user.role.value,
+            ACCESS,
+            settings.access_token_ttl_seconds,
+            {**extra, SESSION: family_id},
         )
         refresh = self.rt.tokens.issue(
             user.id,
@@ -130,6 +141,7 @@ class AuthService:
                 user = await self._live_user(conn, claims)
                 pair = await self._issue_pair(conn, user, record.family_id)
         if reuse:
+            self.rt.credentials.announce(self.rt.bus, session=record.family_id)
             raise Unauthorized("refresh token reuse detected; please log in again")
         return pair
 
@@ -139,6 +151,7 @@ class AuthService:
         if isinstance(family, str):
             async with self.rt.db.write() as conn:
                 await user_store.revoke_family(conn, family, self.rt.clock.now())
+            self.rt.credentials.announce(self.rt.bus, session=family)
 
     async def node_login(self, node_id: str, secret: str) -> TokenPair:
         async with self.rt.db.read() as conn:
@@ -157,9 +170,52 @@ class AuthService:
         return TokenPair(issued.token, None, ttl, Role.NODE.value)
 
     async def authenticate(self, token: str) -> Caller:
+        """The caller behind an access token, usually without touching the database.
+
+        The signature and claims are checked on every request; the principal's
+        credential version and the session's revocation come from the credential
+        cache, read from the database only when it does not know them.
+        """
         claims = self.rt.tokens.verify(token, ACCESS)
+        cache = self.rt.credentials
+        key = node_key(claims.sub) if claims.role == Role.NODE.value else user_key(claims.sub)
+        session = claims.extra.get(SESSION)
+        session_id = session if isinstance(session, str) else None
+        known = cache.principal(key)
+        revoked = False if session_id is None else cache.session_revoked(session_id)
+        if known is not None and revoked is not None:
+            caller, version = known.value, known.credential_version
+        else:
+            caller, version, revoked = await self._look_up(claims, key, session_id, known, revoked)
+        _check_version(claims, version)
+        if revoked:
+            raise Unauthorized("this token was revoked")
+        assert isinstance(caller, Caller)
+        return caller
+
+    async def _look_up(
+        self,
+        claims: Claims,
+        key: str,
+        session_id: str | None,
+        known: Cached[Any] | None,
+        revoked: bool | None,
+    ) -> tuple[Caller, int, bool]:
+        """What the cache did not know, read in one snapshot and remembered."""
+        cache = self.rt.credentials
+        # Taken before reading: an invalidation arriving meanwhile stops the store.
+        epoch = cache.epoch
         async with self.rt.db.read() as conn:
-            return await self._caller(conn, claims)
+            if known is None:
+                caller, version = await self._current(conn, claims)
+                cache.remember_principal(key, version, caller, epoch)
+            else:
+                caller, version = known.value, known.credential_version
+            if revoked is None:
+                assert session_id is not None  # only a session can be unknown
+                revoked = await user_store.family_revoked(conn, session_id)
+                cache.remember_session(session_id, revoked, epoch)
+        return caller, version, revoked
 
     async def authenticate_stream(self, ticket: str, task_id: str | None) -> Caller:
         """The caller behind a stream ticket: for this task (or any), and used only once."""
@@ -176,23 +232,25 @@ class AuthService:
             return await self._caller(conn, claims)
 
     async def _caller(self, conn: Connection, claims: Claims) -> Caller:
+        caller, version = await self._current(conn, claims)
+        _check_version(claims, version)
+        return caller
+
+    @staticmethod
+    async def _current(conn: Connection, claims: Claims) -> tuple[Caller, int]:
+        """The live principal a token names, with its current credential version."""
         if claims.role == Role.NODE.value:
             node = await node_store.get_node(conn, claims.sub)
             if node is None or node.status is NodeStatus.DISABLED:
                 raise Unauthorized("this node is disabled or gone")
-            if claims.extra.get("cv") != node.credential_version:
-                raise Unauthorized("this token was revoked")
-            return Caller(Principal(node.id, Role.NODE, node.name), node)
-        user = await self._live_user(conn, claims)
-        return Caller(Principal(user.id, user.role, user.username))
+            return Caller(Principal(node.id, Role.NODE, node.name), node), node.credential_version
+        user = await _active_user(conn, claims.sub)
+        return Caller(Principal(user.id, user.role, user.username)), user.credential_version
 
     @staticmethod
     async def _live_user(conn: Connection, claims: Claims) -> User:
-        user = await user_store.get_user(conn, claims.sub)
-        if user is None or user.disabled:
-            raise Unauthorized("this account is disabled or gone")
-        if claims.extra.get("cv") != user.credential_version:
-            raise Unauthorized("this token was revoked")
+        user = await _active_user(conn, claims.sub)
+        _check_version(claims, user.credential_version)
         return user
 
     async def stream_ticket(self, principal: Principal, task_id: str | None) -> str:
@@ -219,3 +277,16 @@ def _check_credentials(username: str, password: str) -> None:
         )
     if problems:
         raise InvalidInput("invalid credentials", details=problems)
+
+
+async def _active_user(conn: Connection, user_id: str) -> User:
+    user = await user_store.get_user(conn, user_id)
+    if user is None or user.disabled:
+        raise Unauthorized("this account is disabled or gone")
+    return user
+
+
+def _check_version(claims: Claims, credential_version: int) -> None:
+    """A token issued before its credential last changed is dead."""
+    if claims.extra.get("cv") != credential_version:
+        raise Unauthorized("this token was revoked")

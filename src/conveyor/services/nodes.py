@@ -14,6 +14,7 @@ from conveyor.domain.nodes import Node
 from conveyor.domain.states import NodeHealth, NodeKind, NodeStatus
 from conveyor.domain.transitions import Event
 from conveyor.errors import Forbidden, InvalidInput, NotFound
+from conveyor.services.credentials import node_key
 from conveyor.services.leases import cancel_pinned, release_node_leases
 from conveyor.services.runtime import Runtime
 from conveyor.services.unit import unit_of_work
@@ -87,8 +88,10 @@ class NodeService:
             raise InvalidInput("a push node needs a url", details=[{"field": "url"}])
         # Derived, not random, so the server can sign push requests with it. The
         # first version is random so that a node deleted and registered again
-        # under the same id does not get its old secret back.
+        # under the same id does not get its old secret back; the credential
+        # version too, so the old node's tokens (which carry it) stay dead.
         secret_version = secrets.randbelow(2**30) + 1
+        credential_version = secrets.randbelow(2**30) + 1
         secret = self.rt.node_secret(node_id, secret_version)
         now = self.rt.clock.now()
         node = Node(
@@ -103,7 +106,7 @@ class NodeService:
             status=NodeStatus.ACTIVE,
             health=NodeHealth.HEALTHY if spec.kind is NodeKind.PULL else NodeHealth.UNHEALTHY,
             secret_hash=await self.rt.hasher.ahash(secret),
-            credential_version=1,
+            credential_version=credential_version,
             last_seen=None,
             load=None,
             consecutive_failures=0,
@@ -166,7 +169,14 @@ class NodeService:
                 node = await node_store.update_node(conn, node_id, secret_hash=digest)
         if node is None:
             raise NotFound(f"node {node_id} not found")
+        # Any change, not only a revocation: a node's requests are served from the
+        # cached record (its status, types and concurrency decide what it may claim).
+        self._changed(node_id)
         return node, secret
+
+    def _changed(self, *node_ids: str) -> None:
+        for node_id in node_ids:
+            self.rt.credentials.announce(self.rt.bus, principal=node_key(node_id))
 
     async def delete(self, who: Principal, node_id: str) -> builtins.list[str]:
         """Remove a node; the tasks it holds go back to pending at once, and the
@@ -181,6 +191,7 @@ class NodeService:
             if not await node_store.delete_node(unit.conn, node_id):
                 raise NotFound(f"node {node_id} not found")
             await cancel_pinned(unit, self.rt, node_id)
+        self._changed(node_id)
         return [t.id for t in released]
 
     async def cleanup(self, who: Principal, dead_for_seconds: float) -> builtins.list[str]:
@@ -195,6 +206,7 @@ class NodeService:
                 await release_node_leases(unit, self.rt, node_id, Event.EXPIRE)
                 await node_store.delete_node(unit.conn, node_id)
                 await cancel_pinned(unit, self.rt, node_id)
+        self._changed(*stale)
         return stale
 
 

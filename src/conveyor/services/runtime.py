@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
+from typing import Any
 
 from conveyor.clock import Clock
 from conveyor.domain.nodes import Node
@@ -14,6 +15,7 @@ from conveyor.realtime.wakeup import Waker
 from conveyor.security.node_secrets import derive_node_secret
 from conveyor.security.passwords import SecretHasher
 from conveyor.security.tokens import TokenService
+from conveyor.services.credentials import CredentialCache
 from conveyor.settings import Settings
 from conveyor.store.database import Database
 
@@ -31,6 +33,9 @@ class Runtime:
     rng: random.Random = field(default_factory=random.Random)
     # The key node secrets are derived from (the JWT key); empty: resolve from settings.
     server_key: str = field(default="", repr=False)
+    # Principals' credential versions and sessions' revocation, trusted for a few
+    # seconds (services/credentials.py); build_runtime attaches it to the bus.
+    credentials: CredentialCache[Any] = field(default_factory=lambda: CredentialCache(0.0))
 
     @property
     def retry_policy(self) -> RetryPolicy:

@@ -10,12 +10,13 @@ from typing import Any
 
 from conveyor.domain.access import Principal, can_manage_task, can_view_task
 from conveyor.domain.states import RETRYABLE_STATUSES, Role, TaskStatus
-from conveyor.domain.tasks import NewTask, Progress, Task
+from conveyor.domain.tasks import Attempt, NewTask, Progress, Task
 from conveyor.domain.transitions import Command, Event, conflict, decide
 from conveyor.errors import Forbidden, NotFound
 from conveyor.services.idempotency import IdempotencyRequest, remember, replay
 from conveyor.services.runtime import Runtime
 from conveyor.services.unit import Unit, unit_of_work
+from conveyor.store import attempts as attempt_store
 from conveyor.store import nodes as node_store
 from conveyor.store import progress as progress_store
 from conveyor.store import tasks as task_store
@@ -82,14 +83,19 @@ class TaskService:
         )
 
     async def _check_pins(self, unit: Unit, new: Sequence[NewTask]) -> None:
-        for node_id in {t.assigned_node_id for t in new if t.assigned_node_id}:
-            if await node_store.get_node(unit.conn, node_id) is None:
-                raise NotFound(f"node {node_id} does not exist", code="node_not_found")
+        for node_id in sorted({t.assigned_node_id for t in new if t.assigned_node_id}):
+            await _hold_pin_target(unit, node_id)
 
     async def get(self, who: Principal, task_id: str) -> Task:
         async with self.rt.db.read() as conn:
             task = await task_store.get_task(conn, task_id)
         return self._visible(who, task, task_id)
+
+    async def get_with_attempts(self, who: Principal, task_id: str) -> tuple[Task, list[Attempt]]:
+        """The task and every ended run of it, read in one snapshot."""
+        async with self.rt.db.read() as conn:
+            task = self._visible(who, await task_store.get_task(conn, task_id), task_id)
+            return task, await attempt_store.history(conn, task_id)
 
     @staticmethod
     def _visible(who: Principal, task: Task | None, task_id: str) -> Task:
@@ -124,12 +130,14 @@ class TaskService:
 
     async def reassign(self, who: Principal, task_id: str, node_id: str) -> Task:
         self._require_admin(who)
-        async with self.rt.db.read() as conn:
-            if await node_store.get_node(conn, node_id) is None:
-                raise NotFound(f"node {node_id} does not exist", code="node_not_found")
-        return await self._manage(who, task_id, Command(Event.REASSIGN, new_node_id=node_id))
+        cmd = Command(Event.REASSIGN, new_node_id=node_id)
+        return await self._manage(who, task_id, cmd, pin=node_id)
 
-    async def _manage(self, who: Principal, task_id: str, cmd: Command) -> Task:
+    async def _manage(
+        self, who: Principal, task_id: str, cmd: Command, pin: str | None = None
+    ) -> Task:
+        """One guarded transition; ``pin``: the node it pins the task to, checked and
+        held in the same transaction (so a delete cannot slip in between)."""
         async with unit_of_work(self.rt) as unit:
             task = self._visible(who, await task_store.get_task(unit.conn, task_id), task_id)
             if not can_manage_task(who, task):
@@ -138,6 +146,10 @@ class TaskService:
             updated = await task_store.apply_transition(unit.conn, tr)
             if updated is None:
                 raise conflict(task, "the task changed meanwhile; read it again")
+            # After the task's row, as a node delete takes its tasks' rows before the
+            # node's: both lock in one order, so they wait for each other, never deadlock.
+            if pin is not None:
+                await _hold_pin_target(unit, pin)
             unit.outbox.status_changed([updated])
         return updated
 
@@ -186,3 +198,8 @@ class TaskService:
     def _require_admin(who: Principal) -> None:
         if not who.is_admin:
             raise Forbidden("admins only")
+
+
+async def _hold_pin_target(unit: Unit, node_id: str) -> None:
+    if not await node_store.hold_for_pin(unit.conn, node_id):
+        raise NotFound(f"node {node_id} does not exist", code="node_not_found")

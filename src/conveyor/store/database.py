@@ -17,16 +17,24 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError, InterfaceError, InvalidatePoolError, OperationalError
+from sqlalchemy.exc import DBAPIError, InvalidatePoolError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from conveyor.errors import Unavailable
 
 _IMMEDIATE = "conveyor_immediate"
+# SQLSTATEs that say the server, not the statement, is the problem: class 08
+# (connection exceptions), and the server shutting down, crashing, starting up
+# (``CannotConnectNowError``, which asyncpg's dialect hands over as a plain
+# ``DBAPIError``) or out of connection slots.
+_UNREACHABLE_SQLSTATES = frozenset({"57P01", "57P02", "57P03", "53300"})
 # A pooled connection idle longer than this is pinged before use (it may have been
 # cut by a database restart or a proxy); a busy pool is never pinged, since a ping
 # on every checkout costs a round trip per transaction.
 IDLE_PING_SECONDS = 2.0
+# asyncpg waits a minute for a connection by default; a database host that drops
+# packets would hold every request (and /readyz) that long instead of failing fast.
+CONNECT_TIMEOUT_SECONDS = 5.0
 
 # Services name the connection type through the store, never through SQLAlchemy.
 Connection = AsyncConnection
@@ -64,14 +72,25 @@ class Database:
 
     @asynccontextmanager
     async def _transaction(self, *, immediate: bool) -> AsyncIterator[AsyncConnection]:
+        """Every unit of work passes here, so a database that cannot be reached
+        becomes ``Unavailable`` (503) for every route and duty alike."""
+        begun = False
         try:
             async with self.engine.connect() as conn:
                 if immediate:
                     conn = await conn.execution_options(**{_IMMEDIATE: True})
                 async with conn.begin():
+                    begun = True
                     yield conn
-        except (OperationalError, InterfaceError) as exc:
-            if _is_connection_problem(exc):
+        except DBAPIError as exc:
+            if is_unreachable(exc):
+                raise Unavailable("the database is unreachable") from exc
+            raise
+        except OSError as exc:
+            # asyncpg's connect raises bare socket errors (ConnectionRefusedError, a
+            # timeout), which SQLAlchemy passes through unwrapped. Once the
+            # transaction has begun, an OSError is the caller's own (a file write).
+            if not begun:
                 raise Unavailable("the database is unreachable") from exc
             raise
 
@@ -87,13 +106,33 @@ class Database:
         await self.engine.dispose()
 
 
-def _is_connection_problem(exc: DBAPIError) -> bool:
-    return bool(exc.connection_invalidated) or isinstance(exc.orig, OSError | ConnectionError)
+def is_unreachable(exc: BaseException) -> bool:
+    """Whether a failure means the database cannot be reached (as opposed to a
+    statement it refused): the caller may retry later and it may work."""
+    if isinstance(exc, OSError):
+        return True
+    if not isinstance(exc, DBAPIError):
+        return False
+    if exc.connection_invalidated:
+        return True
+    orig = exc.orig
+    sqlstate = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+    if isinstance(sqlstate, str) and (
+        sqlstate.startswith("08") or sqlstate in _UNREACHABLE_SQLSTATES
+    ):
+        return True
+    return isinstance(orig, OSError) or isinstance(getattr(orig, "__cause__", None), OSError)
 
 
 def _create_engine(url: str, dialect: str, pool_size: int, echo: bool) -> AsyncEngine:
     if dialect != "sqlite":
-        engine = create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, echo=echo)
+        engine = create_async_engine(
+            url,
+            pool_size=pool_size,
+            max_overflow=pool_size,
+            echo=echo,
+            connect_args={"timeout": CONNECT_TIMEOUT_SECONDS},
+        )
         _ping_when_idle(engine)
         return engine
     database = make_url(url).database

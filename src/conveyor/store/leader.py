@@ -2,11 +2,16 @@
 
 On PostgreSQL a session-level advisory lock is held on a dedicated connection; if
 that connection dies the lock goes with it and another replica takes over at its
-next try. SQLite is embedded in one process, which is always the leader.
+next try. A database restart kills it too: the next ``acquire`` finds it dead and
+takes the lock again on a new connection. While the database cannot be reached,
+``acquire`` raises (the duty runner counts that and retries with backoff) rather
+than answering "not leader", which would hide the outage. SQLite is embedded in
+one process, which is always the leader.
 """
 
 from __future__ import annotations
 
+import contextlib
 import zlib
 
 from sqlalchemy import text
@@ -45,9 +50,9 @@ class LeaderLock:
                 await conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": self._key})
             ).scalar()
             await conn.commit()
-        except (DBAPIError, OSError):
-            await conn.close()
-            return False
+        except BaseException:
+            await _close(conn)
+            raise
         if got:
             self._conn = conn
             return True
@@ -69,13 +74,22 @@ class LeaderLock:
             await conn.execute(text("SELECT 1"))
             await conn.commit()
             return True
-        except (DBAPIError, OSError):
+        except Exception:
+            # Whatever the failure, this connection (and the lock on it) is not to
+            # be trusted: the caller drops it and takes the lock anew.
             return False
 
     async def _drop(self) -> None:
         conn, self._conn = self._conn, None
         if conn is not None:
-            try:
-                await conn.close()
-            except (DBAPIError, OSError):
-                await conn.invalidate()
+            await _close(conn)
+
+
+async def _close(conn: AsyncConnection) -> None:
+    """Close a connection that may already be dead, without raising."""
+    try:
+        await conn.close()
+    except Exception:
+        # Closing a dead connection fails; dropping it from the pool cannot.
+        with contextlib.suppress(Exception):
+            await conn.invalidate()

@@ -151,6 +151,21 @@ def _heard_at() -> Any:
     return func.coalesce(nodes.c.last_seen, nodes.c.created_at)
 
 
+async def hold_for_pin(conn: Connection, node_id: str) -> bool:
+    """Whether the node exists, kept so until this transaction ends.
+
+    A pin checked in one transaction and written in another could name a node
+    deleted in between, and the task would wait for it forever. ``FOR KEY SHARE``
+    makes a concurrent delete wait for this transaction (and then cancel the pinned
+    task) without blocking the node's check-ins and claims, which only update it.
+    SQLite writers are serialised already.
+    """
+    stmt = select(nodes.c.id).where(nodes.c.id == node_id)
+    if conn.dialect.name == "postgresql":
+        stmt = stmt.with_for_update(read=True, key_share=True)
+    return (await conn.execute(stmt)).first() is not None
+
+
 async def lock_node(conn: Connection, node_id: str) -> Node | None:
     """Read a node row-locked (PostgreSQL) without recording a sign of life.
 

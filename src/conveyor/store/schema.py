@@ -113,6 +113,8 @@ tasks = Table(
     Column("updated_at", UTCDateTime(), nullable=False),
     Column("started_at", UTCDateTime()),
     Column("finished_at", UTCDateTime()),
+    # Runs ended so far; each has its row in task_attempts.
+    Column("runs", Integer, nullable=False, server_default=text("0")),
     # Partial indexes: a claim scans only pending rows and the sweeper only leased
     # ones, so neither slows down as finished tasks pile up. The pending ones hold
     # the claim's whole order, id included, so a claim reads the first rows in
@@ -166,6 +168,21 @@ task_progress = Table(
     Column("seq", Int64, primary_key=True),
     Column("data", json_type(), nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
+)
+
+# One row per ended run of a task (its attempt history), written by the transition
+# that ended the run, in the same transaction. ``error`` is what the node reported
+# (type, message, traceback from the worker runtime) or why the system ended it.
+task_attempts = Table(
+    "task_attempts",
+    metadata,
+    Column("task_id", String(64), ForeignKey("tasks.id", ondelete="CASCADE"), primary_key=True),
+    Column("attempt", Integer, primary_key=True),
+    Column("node_id", String(64)),
+    Column("started_at", UTCDateTime(), nullable=False),
+    Column("finished_at", UTCDateTime(), nullable=False),
+    Column("outcome", String(16), nullable=False),
+    Column("error", json_type()),
 )
 
 # Stream tickets already used, shared by every replica so a ticket opens one stream

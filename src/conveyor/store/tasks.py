@@ -38,6 +38,7 @@ from conveyor.domain.tasks import NewTask, Task
 from conveyor.domain.transitions import Transition
 from conveyor.domain.validation import datetime_problem, text_problem
 from conveyor.errors import Conflict, InvalidInput
+from conveyor.store import attempts as attempt_store
 from conveyor.store.schema import tasks
 from conveyor.store.types import UTCDateTime
 
@@ -72,6 +73,7 @@ def row_to_task(row: RowMapping) -> Task:
         updated_at=row["updated_at"],
         started_at=row["started_at"],
         finished_at=row["finished_at"],
+        runs=row["runs"],
     )
 
 
@@ -110,6 +112,7 @@ def _new_row(item: NewTask, now: datetime) -> dict[str, Any]:
         "original_task_id": item.original_task_id,
         "required_labels": item.required_labels,
         "progress_seq": 0,
+        "runs": 0,
         "created_at": now,
         "updated_at": now,
     }
@@ -129,7 +132,17 @@ async def get_tasks(conn: AsyncConnection, task_ids: Iterable[str]) -> dict[str,
 
 
 async def apply_transition(conn: AsyncConnection, tr: Transition) -> Task | None:
-    """The guarded write: zero rows means the task moved since it was read."""
+    """The guarded write: zero rows means the task moved since it was read.
+
+    A transition that ends a run also records the run, only if the write won.
+    """
+    task = await _apply_one(conn, tr)
+    if task is not None and tr.attempt is not None:
+        await attempt_store.record(conn, [tr.attempt])
+    return task
+
+
+async def _apply_one(conn: AsyncConnection, tr: Transition) -> Task | None:
     values = column_values(tr.values())
     params = {"_id": tr.task_id, "_from": tr.from_status.value, "_version": tr.expected_version}
     params.update({f"v_{key}": value for key, value in values.items()})
@@ -171,10 +184,20 @@ async def apply_transitions(
     if conn.dialect.name != "postgresql":
         done: dict[str, Task] = {}
         for tr in transitions:
-            task = await apply_transition(conn, tr)
+            task = await _apply_one(conn, tr)
             if task is not None:
                 done[task.id] = task
-        return done
+    else:
+        done = await _apply_grouped(conn, transitions)
+    # The runs these transitions ended, in one INSERT for the whole batch.
+    ended = [tr.attempt for tr in transitions if tr.attempt is not None and tr.task_id in done]
+    await attempt_store.record(conn, ended)
+    return done
+
+
+async def _apply_grouped(
+    conn: AsyncConnection, transitions: Sequence[Transition]
+) -> dict[str, Task]:
     groups: dict[tuple[str, tuple[str, ...]], list[Transition]] = {}
     for tr in transitions:
         shape = (tr.from_status.value, tuple(sorted(tr.values())))

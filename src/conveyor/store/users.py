@@ -154,6 +154,16 @@ async def revoke_family(conn: AsyncConnection, family_id: str, now: datetime) ->
     )
 
 
+async def family_revoked(conn: AsyncConnection, family_id: str) -> bool:
+    """Whether a login session was ended (logout or reuse detection revoke a family)."""
+    stmt = (
+        select(refresh_tokens.c.jti)
+        .where(refresh_tokens.c.family_id == family_id, refresh_tokens.c.revoked_at.is_not(None))
+        .limit(1)
+    )
+    return (await conn.execute(stmt)).first() is not None
+
+
 def _refresh(row: RowMapping) -> RefreshToken:
     return RefreshToken(
         jti=row["jti"],

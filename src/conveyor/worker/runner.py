@@ -4,6 +4,15 @@ One round trip both returns the results of finished tasks and claims new ones. W
 a long-poll claim is waiting, results of tasks finishing meanwhile go out on their
 own (a claim for zero tasks), so a result never waits for new work to arrive.
 
+Up to ``prefetch`` tasks beyond the running ones are claimed ahead and held here, as
+Celery's prefetch does: a worker running one task at a time starts the next one
+without waiting for a round trip, and the claim that refills the buffer carries
+every result finished meanwhile, so round trips per task fall as tasks get shorter.
+Their leases run from the claim and are extended by heartbeats like the running
+tasks'; one whose lease ran out before it could start (a paused worker, a long
+task ahead of it) is handed back unrun, since the server may already have given it
+to another node.
+
 Nothing here can finish a task twice: every finish carries the version claimed,
 and the server applies a version once; a finish whose answer was lost is sent
 again and answered "conflict", which is then ignored.
@@ -16,8 +25,10 @@ import contextlib
 import json
 import signal
 import time
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from conveyor.client.async_client import AsyncClient, finish_payload
@@ -41,6 +52,11 @@ from conveyor.worker.processes import ProcessPool
 log = get_logger("conveyor.worker")
 TRANSIENT = (ConnectionFailed, ServerError, RateLimited)
 FLUSH_DEADLINE_SECONDS = 30.0
+# A claim in flight this long is taken to be parked in a long-poll, so results
+# finished meanwhile go out on their own instead of waiting for it to return.
+PARKED_AFTER_SECONDS = 0.02
+# The server's default lease, for a claim answer that does not say (an old server).
+DEFAULT_LEASE_SECONDS = 300.0
 
 
 @dataclass
@@ -55,6 +71,16 @@ class Running:
 
 
 @dataclass
+class Held:
+    """A claimed task waiting for a free slot."""
+
+    task: Task
+    # time.monotonic() past which its lease may have run out: measured from when the
+    # claim was sent, so it errs early and needs no clock shared with the server.
+    lease_deadline: float
+
+
+@dataclass
 class Stats:
     # Results handed to the server, by kind (a rejected one is also counted here).
     completed: int = 0
@@ -62,6 +88,8 @@ class Stats:
     released: int = 0
     dropped: int = 0
     rejected: int = 0
+    # Claimed tasks handed back unrun because their lease had run out meanwhile.
+    expired: int = 0
     claims: int = 0
     claimed: int = 0
     started_at: float = field(default_factory=time.monotonic)
@@ -74,11 +102,13 @@ class WorkerRunner:
         self.config = config
         self.stats = Stats()
         self.running: dict[str, Running] = {}
+        self.waiting: deque[Held] = deque()
         self.results: list[dict[str, Any]] = []
         self.stopping = asyncio.Event()
         self._slot_freed = asyncio.Event()
         self._results_ready = asyncio.Event()
-        self._longpolling = False
+        # time.monotonic() when the claim in flight was sent; None when none is.
+        self._claim_sent: float | None = None
         self._threads = ThreadPoolExecutor(config.concurrency, thread_name_prefix="handler")
         self._processes: ProcessPool | None = None
         self._signals = 0
@@ -132,15 +162,17 @@ class WorkerRunner:
 
     async def _claim_loop(self) -> None:
         failures = 0
+        capacity = self.config.concurrency + self.config.prefetch
         while not self.stopping.is_set():
-            free = self.config.concurrency - len(self.running)
-            if free <= 0:
-                await self._wait_for(self._slot_freed)
+            self._fill_slots()
+            room = capacity - len(self.running) - len(self.waiting)
+            if room <= 0:
                 self._slot_freed.clear()
+                await self._wait_for(self._slot_freed)
                 continue
             finishes = self._take_results()
-            want = min(free, self.config.batch_size or free)
-            self._longpolling = True
+            want = min(room, self.config.batch_size or room)
+            sent = self._claim_sent = time.monotonic()
             try:
                 claim = await self.client.claim(
                     self.worker.task_types,
@@ -163,7 +195,7 @@ class WorkerRunner:
                 await self._pause(failures)
                 continue
             finally:
-                self._longpolling = False
+                self._claim_sent = None
             failures = 0
             self._record(claim.finished)
             self.stats.claims += 1
@@ -173,7 +205,28 @@ class WorkerRunner:
                     # Claimed while we were asked to stop: give it straight back.
                     self._push(finish_payload(task, None, "released"))
                 else:
-                    self._start(task)
+                    self.waiting.append(Held(task, sent + self._lease_length(task)))
+
+    def _lease_length(self, task: Task) -> float:
+        leased_at, expires = task.raw.get("leased_at"), task.raw.get("lease_expires_at")
+        if isinstance(leased_at, str) and isinstance(expires, str):
+            length = datetime.fromisoformat(expires) - datetime.fromisoformat(leased_at)
+            return length.total_seconds()
+        return float(self.config.lease_seconds or DEFAULT_LEASE_SECONDS)
+
+    def _fill_slots(self) -> None:
+        """Start held tasks while slots are free; hand back those whose lease ran out."""
+        now = time.monotonic()
+        while self.waiting and len(self.running) < self.config.concurrency:
+            held = self.waiting.popleft()
+            if now >= held.lease_deadline:
+                self.stats.expired += 1
+                log.warning("lease ran out before the task could start", task_id=held.task.id)
+                # Released without running: if the server has not yet taken the lease
+                # back, the task is pending again at once; if it has, this is refused.
+                self._push(finish_payload(held.task, None, "released"))
+                continue
+            self._start(held.task)
 
     async def _pause(self, failures: int) -> None:
         delay = min(self.config.max_backoff_seconds, 0.2 * 2 ** min(failures, 10))
@@ -226,6 +279,9 @@ class WorkerRunner:
             self.running.pop(task.id, None)
             if self._processes is not None:
                 self._processes.forget(task.id)
+            if not self.stopping.is_set():
+                # Not through the claim loop: it may be parked in a long-poll.
+                self._fill_slots()
             self._slot_freed.set()
         if entry.release:
             payload = finish_payload(task, None, "released")
@@ -266,6 +322,10 @@ class WorkerRunner:
     def _drop(self, task_id: str) -> None:
         entry = self.running.get(task_id)
         if entry is None:
+            # Held, not started: it simply never runs.
+            kept = [h for h in self.waiting if h.task.id != task_id]
+            self.stats.dropped += len(self.waiting) - len(kept)
+            self.waiting = deque(kept)
             return
         entry.dropped = True
         entry.ctx.cancel()
@@ -308,14 +368,24 @@ class WorkerRunner:
             await self._results_ready.wait()
             self._results_ready.clear()
             await asyncio.sleep(self.config.finish_coalesce_seconds)
-            # Only while the claim loop is parked in a long-poll; otherwise its next
-            # claim carries the results anyway.
-            if self._longpolling and self.results:
-                await self._send_results(self._take_results())
+            # Only while a claim is parked in a long-poll: a claim that is merely in
+            # flight returns soon, and the loop's next claim carries the results
+            # (and so does the claim it makes when a slot frees).
+            while self.results and self._claim_sent is not None:
+                in_flight = time.monotonic() - self._claim_sent
+                if in_flight >= PARKED_AFTER_SECONDS:
+                    await self._send_results(self._take_results())
+                    break
+                await asyncio.sleep(PARKED_AFTER_SECONDS - in_flight)
 
     async def _send_results(self, finishes: list[dict[str, Any]]) -> bool:
         try:
             claim = await self.client.claim(max_tasks=0, finishes=finishes)
+        except asyncio.CancelledError:
+            # Shutdown cancels the flusher mid-request: the final flush sends these
+            # again (a resend of an applied finish is refused, never applied twice).
+            self._requeue(finishes)
+            raise
         except (*TRANSIENT, AuthenticationError) as exc:
             self._requeue(finishes)
             log.warning("results not delivered; will resend", error=str(exc))
@@ -341,7 +411,8 @@ class WorkerRunner:
     async def _heartbeats(self) -> None:
         while True:
             await asyncio.sleep(self.config.heartbeat_seconds)
-            ids = list(self.running)
+            ids = [*self.running, *(h.task.id for h in self.waiting)]
+            sent = time.monotonic()
             try:
                 beat = await self.client.heartbeat(
                     ids, load={"running": len(ids), "concurrency": self.config.concurrency}
@@ -349,11 +420,18 @@ class WorkerRunner:
             except (*TRANSIENT, ApiError) as exc:
                 log.warning("heartbeat failed", error=str(exc))
                 continue
+            extended = set(beat.extended)
+            for held in self.waiting:
+                if held.task.id in extended:
+                    held.lease_deadline = sent + self._lease_length(held.task)
             for task_id in (*beat.cancelled, *beat.lost):
                 log.info("task no longer ours; stopping it", task_id=task_id)
                 self._drop(task_id)
 
     async def _drain(self) -> None:
+        while self.waiting:
+            # Never started: handed back at once, no attempt charged.
+            self._push(finish_payload(self.waiting.popleft().task, None, "released"))
         jobs = [e.job for e in self.running.values() if e.job is not None]
         if jobs:
             log.info("waiting for running tasks", count=len(jobs), grace=self.config.grace_seconds)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, Field
 
-from conveyor.api.deps import ServicesDep, UserPrincipal, limit_by_ip
+from conveyor.api.deps import ServicesDep, UserPrincipal, enforce_limit, limit_by_ip
 from conveyor.api.errors import error_responses
 from conveyor.api.input import CheckedRoute
 from conveyor.api.schemas.auth import (
@@ -47,7 +47,9 @@ async def register(body: RegisterIn, services: ServicesDep) -> UserOut:
 
 
 @router.post("/login")
-async def login(body: LoginIn, services: ServicesDep) -> TokenOut:
+async def login(body: LoginIn, request: Request, services: ServicesDep) -> TokenOut:
+    # Per account too, so guesses spread over many addresses are still limited.
+    await enforce_limit(request, services, f"user:{body.username.casefold()}", "login")
     return _tokens(await services.auth.login(body.username, body.password))
 
 
@@ -63,7 +65,8 @@ async def logout(body: RefreshIn, services: ServicesDep) -> Response:
 
 
 @router.post("/node/login")
-async def node_login(body: NodeLoginIn, services: ServicesDep) -> TokenOut:
+async def node_login(body: NodeLoginIn, request: Request, services: ServicesDep) -> TokenOut:
+    await enforce_limit(request, services, f"node:{body.node_id}", "login")
     return _tokens(await services.auth.node_login(body.node_id, body.node_secret))
 
 

@@ -6,7 +6,9 @@ from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 
 from conveyor.api.deps import ServicesDep
+from conveyor.api.errors import retry_after_header
 from conveyor.api.input import CheckedRoute
+from conveyor.errors import Unavailable
 
 router = APIRouter(route_class=CheckedRoute, tags=["ops"])
 
@@ -19,11 +21,19 @@ async def healthz() -> dict[str, str]:
 
 @router.get("/readyz")
 async def readyz(services: ServicesDep) -> JSONResponse:
-    """Ready to serve: the database answers. ``503`` otherwise, for load balancers."""
+    """Ready to serve: the database answers. ``503`` otherwise, for load balancers.
+
+    ``rate_limits`` says how requests are limited: ``shared`` (Redis, every replica),
+    ``local`` (in memory, no Redis configured), ``degraded`` (in memory because Redis
+    was unreachable at start-up), ``failing`` (Redis stopped answering) or ``off``.
+    """
     if await services.rt.db.ping():
-        return JSONResponse({"status": "ready", "database": "ok"})
-    body = {"error": {"code": "unavailable", "message": "the database is unreachable"}}
-    return JSONResponse(body, status_code=503)
+        limiter = services.limiter
+        limits = "off" if limiter is None else limiter.mode
+        return JSONResponse({"status": "ready", "database": "ok", "rate_limits": limits})
+    down = Unavailable("the database is unreachable", details={"database": "down"})
+    headers = {"Retry-After": retry_after_header(down.retry_after)}
+    return JSONResponse(down.to_dict(), status_code=503, headers=headers)
 
 
 @router.get("/metrics")

@@ -107,7 +107,9 @@ async def list_tasks(
 
 @router.get("/{task_id}")
 async def get_task(task_id: str, who: AnyPrincipal, services: ServicesDep) -> TaskOut:
-    return TaskOut.of(await services.tasks.get(who, task_id))
+    """The task with its attempt history (every ended run: node, times, outcome, error)."""
+    task, attempts = await services.tasks.get_with_attempts(who, task_id)
+    return TaskOut.of(task, attempts)
 
 
 @router.get("/{task_id}/progress")

@@ -19,7 +19,7 @@ from conveyor.api.schemas.common import (
     Text,
     When,
 )
-from conveyor.domain.tasks import Progress, Task
+from conveyor.domain.tasks import Attempt, Progress, Task
 from conveyor.services.tasks import TaskSpec
 
 MAX_DELAY = 30 * 24 * 3600
@@ -65,6 +65,34 @@ class TaskBatchCreate(Strict):
     tasks: Annotated[list[TaskCreate], Field(min_length=1, max_length=1000)]
 
 
+class AttemptOut(BaseModel):
+    """One ended run of a task."""
+
+    attempt: int
+    node_id: str | None
+    started_at: datetime
+    finished_at: datetime
+    outcome: str = Field(
+        description="completed, failed, released, lease_expired, cancelled, timeout or reassigned"
+    )
+    error: Any = Field(
+        None,
+        description="what the node reported (the worker runtime sends code, type, message "
+        "and traceback) or why the service ended the run",
+    )
+
+    @classmethod
+    def of(cls, a: Attempt) -> AttemptOut:
+        return cls(
+            attempt=a.number,
+            node_id=a.node_id,
+            started_at=a.started_at,
+            finished_at=a.finished_at,
+            outcome=a.outcome,
+            error=a.error,
+        )
+
+
 class TaskOut(BaseModel):
     task_id: str
     task_type: str
@@ -75,8 +103,11 @@ class TaskOut(BaseModel):
     owner_id: str | None
     assigned_node_id: str | None
     priority: int
-    attempts: int
+    attempts: int = Field(
+        description="charged attempts (failures and lapsed leases), what max_attempts bounds"
+    )
     max_attempts: int
+    runs: int = Field(description="times the task has been run, the current run included")
     lease_owner: str | None
     leased_at: datetime | None
     lease_expires_at: datetime | None
@@ -91,9 +122,12 @@ class TaskOut(BaseModel):
     updated_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    attempt_history: list[AttemptOut] | None = Field(
+        None, description="every ended run, oldest first; only in GET /tasks/{task_id}"
+    )
 
     @classmethod
-    def of(cls, task: Task) -> TaskOut:
+    def of(cls, task: Task, attempts: list[Attempt] | None = None) -> TaskOut:
         return cls(
             task_id=task.id,
             task_type=task.task_type,
@@ -106,6 +140,7 @@ class TaskOut(BaseModel):
             priority=task.priority,
             attempts=task.attempts,
             max_attempts=task.max_attempts,
+            runs=task.runs_started,
             lease_owner=task.lease_owner,
             leased_at=task.leased_at,
             lease_expires_at=task.lease_expires_at,
@@ -120,6 +155,7 @@ class TaskOut(BaseModel):
             updated_at=task.updated_at,
             started_at=task.started_at,
             finished_at=task.finished_at,
+            attempt_history=None if attempts is None else [AttemptOut.of(a) for a in attempts],
         )
 
 
