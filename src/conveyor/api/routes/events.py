@@ -61,7 +61,8 @@ def _resume_point(after_seq: int | None, last_event_id: str | None) -> int:
     """``Last-Event-ID`` (sent by a reconnecting EventSource) counts as ``after_seq``."""
     resumed = 0
     if last_event_id:
-        digits = last_event_id.isascii() and last_event_id.isdigit()
+        # Length first: int() of thousands of digits raises (Python's digit limit).
+        digits = len(last_event_id) <= 19 and last_event_id.isascii() and last_event_id.isdigit()
         if not digits or int_problem(int(last_event_id)):
             raise InvalidInput(
                 "Last-Event-ID must be a progress sequence number",
