@@ -1,50 +1,104 @@
-"""Limits on client JSON that both databases must enforce identically.
+"""What both databases can store: the one rule for text, integers, datetimes and JSON.
 
-PostgreSQL's jsonb refuses NUL characters and SQLite stores integers of any size;
-checking here, before either sees the value, makes both accept and refuse exactly
-the same inputs.
+Each entry point (a JSON body, a path or query value, a header, a decoded cursor)
+asks this module before either database sees the value, so SQLite and PostgreSQL
+accept and refuse exactly the same inputs:
+
+- text: no NUL (PostgreSQL's text and jsonb refuse it) and no lone UTF-16
+  surrogate (neither database can encode one as UTF-8; SQLite's JSON would store
+  the escape and every later read of the row would fail to render);
+- integers: within the signed 64-bit range (SQLite would store more, PostgreSQL's
+  bigint cannot);
+- datetimes: with a time zone, and far enough inside the years 1-9999 that moving
+  to UTC or to any other offset cannot leave Python's calendar;
+- JSON: finite numbers, at most ``MAX_DEPTH`` levels of nesting, and the above
+  for every string, key and integer in it.
 """
 
 from __future__ import annotations
 
 import math
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 MAX_DEPTH = 32
+# A day inside Python's calendar at each end: the widest UTC offset is under a day.
+EARLIEST = datetime(1, 1, 2, tzinfo=UTC)
+LATEST = datetime(9999, 12, 30, tzinfo=UTC)
+
+_UNSTORABLE_TEXT = re.compile("[\x00\ud800-\udfff]")
 
 
-def json_problem(value: Any, depth: int = 0) -> str | None:
-    """Why ``value`` cannot be stored, or None when it can."""
-    if depth > MAX_DEPTH:
-        return f"nested deeper than {MAX_DEPTH} levels"
-    if isinstance(value, bool) or value is None:
-        return None
-    if isinstance(value, int):
-        return None if INT64_MIN <= value <= INT64_MAX else "integer outside the 64-bit range"
-    if isinstance(value, float):
-        return None if math.isfinite(value) else "non-finite number"
-    if isinstance(value, str):
-        return "NUL character in a string" if "\x00" in value else None
-    if isinstance(value, list):
-        return _first(json_problem(item, depth + 1) for item in value)
-    if isinstance(value, dict):
-        for key, item in value.items():
-            if "\x00" in key:
-                return "NUL character in a key"
-            problem = json_problem(item, depth + 1)
-            if problem:
-                return problem
-        return None
-    return f"unsupported type {type(value).__name__}"
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """Why a value cannot be stored, and where in it (``("params", "a", 0)``)."""
+
+    path: tuple[str | int, ...]
+    message: str
+
+    @property
+    def field(self) -> str:
+        return ".".join(str(part) for part in self.path)
 
 
 def text_problem(value: str) -> str | None:
-    return "NUL character in a string" if "\x00" in value else None
+    found = _UNSTORABLE_TEXT.search(value)
+    if found is None:
+        return None
+    return "NUL character in a string" if found.group() == "\x00" else "lone UTF-16 surrogate"
 
 
-def _first(problems: Any) -> str | None:
-    for problem in problems:
-        if problem:
-            return str(problem)
+def int_problem(value: int) -> str | None:
+    return None if INT64_MIN <= value <= INT64_MAX else "integer outside the 64-bit range"
+
+
+def datetime_problem(value: datetime) -> str | None:
+    if value.tzinfo is None or value.utcoffset() is None:
+        return "a time zone is required"
+    # Comparing needs no conversion, so it cannot overflow at the calendar's edges.
+    if not EARLIEST <= value <= LATEST:
+        return "outside 0001-01-02 to 9999-12-30 UTC"
     return None
+
+
+def json_problem(value: Any, max_depth: int = MAX_DEPTH) -> str | None:
+    """Why ``value`` (decoded JSON) cannot be stored, or None when it can."""
+    problem = find_problem(value, max_depth)
+    return problem.message if problem else None
+
+
+def find_problem(value: Any, max_depth: int = MAX_DEPTH) -> Problem | None:
+    """The first unstorable part of ``value``; iterative, so any depth is safe to walk."""
+    stack: list[tuple[Any, tuple[str | int, ...]]] = [(value, ())]
+    while stack:
+        item, path = stack.pop()
+        if len(path) > max_depth:
+            return Problem(path, f"nested deeper than {max_depth} levels")
+        if isinstance(item, dict):
+            for key, child in item.items():
+                message = text_problem(key) if isinstance(key, str) else "keys must be strings"
+                if message:
+                    return Problem(path, f"{message} in a key")
+                stack.append((child, (*path, key)))
+        elif isinstance(item, list):
+            stack.extend((child, (*path, index)) for index, child in enumerate(item))
+        else:
+            message = scalar_problem(item)
+            if message:
+                return Problem(path, message)
+    return None
+
+
+def scalar_problem(value: Any) -> str | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int):
+        return int_problem(value)
+    if isinstance(value, float):
+        return None if math.isfinite(value) else "non-finite number"
+    if isinstance(value, str):
+        return text_problem(value)
+    return f"unsupported type {type(value).__name__}"

@@ -18,6 +18,10 @@ from sqlalchemy import (
 
 from conveyor.store.types import UTCDateTime, json_type
 
+# 64-bit on both: SQLite's INTEGER already is (and a BIGINT there would be another
+# type to migrate to for nothing).
+Int64 = BigInteger().with_variant(Integer(), "sqlite")
+
 metadata = MetaData(
     naming_convention={
         "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -104,7 +108,7 @@ tasks = Table(
     Column("error", json_type()),
     Column("original_task_id", String(64)),
     Column("required_labels", json_type(), nullable=False),
-    Column("progress_seq", Integer, nullable=False),
+    Column("progress_seq", Int64, nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
     Column("started_at", UTCDateTime()),
@@ -161,7 +165,7 @@ task_progress = Table(
     "task_progress",
     metadata,
     Column("task_id", String(64), ForeignKey("tasks.id", ondelete="CASCADE"), primary_key=True),
-    Column("seq", Integer, primary_key=True),
+    Column("seq", Int64, primary_key=True),
     Column("data", json_type(), nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
 )

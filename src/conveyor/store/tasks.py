@@ -36,6 +36,7 @@ from sqlalchemy.types import TypeEngine
 from conveyor.domain.states import TaskStatus
 from conveyor.domain.tasks import NewTask, Task
 from conveyor.domain.transitions import Transition
+from conveyor.domain.validation import datetime_problem, text_problem
 from conveyor.errors import Conflict, InvalidInput
 from conveyor.store import attempts as attempt_store
 from conveyor.store.schema import tasks
@@ -396,13 +397,19 @@ def encode_cursor(task: Task) -> str:
 
 
 def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    """A cursor is client input like any other: what it decodes to must be storable."""
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        created, task_id = json.loads(raw)
+        decoded = json.loads(raw.decode("utf-8"))
+        if not (isinstance(decoded, list) and len(decoded) == 2):
+            raise ValueError("not a pair")
+        created, task_id = decoded
+        if not (isinstance(created, str) and isinstance(task_id, str)):
+            raise ValueError("not strings")
         when = datetime.fromisoformat(created)
-        if when.tzinfo is None or not isinstance(task_id, str):
-            raise ValueError("bad cursor")
-    except (ValueError, TypeError) as exc:
+        if datetime_problem(when) or text_problem(task_id) or len(task_id) > 64:
+            raise ValueError("unstorable")
+    except (ValueError, TypeError, RecursionError) as exc:
         raise InvalidInput("invalid cursor", details=[{"field": "cursor"}]) from exc
     return when, task_id
 

@@ -8,9 +8,12 @@ from fastapi import APIRouter
 
 from conveyor.api.deps import AdminPrincipal, ServicesDep
 from conveyor.api.errors import error_responses
+from conveyor.api.input import CheckedRoute
 from conveyor.services.leases import expire_leases
 
-router = APIRouter(prefix="/admin", tags=["admin"], responses=error_responses(401, 403))
+router = APIRouter(
+    route_class=CheckedRoute, prefix="/admin", tags=["admin"], responses=error_responses(401, 403)
+)
 
 
 @router.get("/stats")

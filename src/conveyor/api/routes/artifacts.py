@@ -13,11 +13,17 @@ from pydantic import BaseModel
 
 from conveyor.api.deps import AnyPrincipal, ServicesDep
 from conveyor.api.errors import error_responses
+from conveyor.api.input import CheckedRoute
 from conveyor.services.artifacts import ArtifactService, Upload
 from conveyor.settings import Settings
 from conveyor.store.artifacts import Artifact
 
-router = APIRouter(prefix="/artifacts", tags=["artifacts"], responses=error_responses(401, 404))
+router = APIRouter(
+    route_class=CheckedRoute,
+    prefix="/artifacts",
+    tags=["artifacts"],
+    responses=error_responses(401, 404),
+)
 
 UPLOAD_PATH = "/artifacts"
 CHUNK_BYTES = 256 * 1024

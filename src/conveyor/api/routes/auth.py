@@ -7,6 +7,7 @@ from pydantic import BaseModel, Field
 
 from conveyor.api.deps import ServicesDep, UserPrincipal, enforce_limit, limit_by_ip
 from conveyor.api.errors import error_responses
+from conveyor.api.input import CheckedRoute
 from conveyor.api.schemas.auth import (
     LoginIn,
     NodeLoginIn,
@@ -19,6 +20,7 @@ from conveyor.api.schemas.auth import (
 from conveyor.services.auth import TokenPair
 
 router = APIRouter(
+    route_class=CheckedRoute,
     prefix="/auth",
     tags=["auth"],
     dependencies=[Depends(limit_by_ip)],

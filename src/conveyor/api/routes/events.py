@@ -15,11 +15,15 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from conveyor.api.deps import ServicesDep, StreamPrincipal
 from conveyor.api.errors import error_responses
+from conveyor.api.input import CheckedRoute
 from conveyor.domain.states import TaskStatus
+from conveyor.domain.validation import INT64_MAX, int_problem
 from conveyor.errors import InvalidInput
 from conveyor.services.streams import FirehoseFilter, StreamEvent, StreamService
 
-router = APIRouter(tags=["events"], responses=error_responses(400, 401, 403, 404))
+router = APIRouter(
+    route_class=CheckedRoute, tags=["events"], responses=error_responses(400, 401, 403, 404)
+)
 
 SSE_RESPONSE: dict[int | str, dict[str, Any]] = {
     200: {"description": "an event stream", "content": {"text/event-stream": {}}}
@@ -57,10 +61,14 @@ def _resume_point(after_seq: int | None, last_event_id: str | None) -> int:
     """``Last-Event-ID`` (sent by a reconnecting EventSource) counts as ``after_seq``."""
     resumed = 0
     if last_event_id:
-        try:
-            resumed = max(0, int(last_event_id))
-        except ValueError as exc:
-            raise InvalidInput("Last-Event-ID must be a progress sequence number") from exc
+        # Length first: int() of thousands of digits raises (Python's digit limit).
+        digits = len(last_event_id) <= 19 and last_event_id.isascii() and last_event_id.isdigit()
+        if not digits or int_problem(int(last_event_id)):
+            raise InvalidInput(
+                "Last-Event-ID must be a progress sequence number",
+                details=[{"field": "Last-Event-ID", "message": f"0 to {INT64_MAX}"}],
+            )
+        resumed = int(last_event_id)
     return max(after_seq or 0, resumed)
 
 
@@ -69,7 +77,7 @@ async def task_events(
     task_id: str,
     who: StreamPrincipal,
     services: ServicesDep,
-    after_seq: Annotated[int | None, Query(ge=0)] = None,
+    after_seq: Annotated[int | None, Query(ge=0, le=INT64_MAX)] = None,
     ignore_history: bool = False,
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=20)] = None,
 ) -> EventSourceResponse:

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query
 
 from conveyor.api.deps import AdminPrincipal, ServicesDep
 from conveyor.api.errors import error_responses
+from conveyor.api.input import CheckedRoute
 from conveyor.api.schemas.nodes import (
     NodeCleanup,
     NodeCleanupResult,
@@ -23,7 +24,12 @@ from conveyor.domain.states import NodeHealth, NodeKind, NodeStatus
 from conveyor.errors import InvalidInput
 from conveyor.services.nodes import NodeChanges, NodeFilter, NodeSpec
 
-router = APIRouter(prefix="/nodes", tags=["nodes"], responses=error_responses(400, 401, 403, 404))
+router = APIRouter(
+    route_class=CheckedRoute,
+    prefix="/nodes",
+    tags=["nodes"],
+    responses=error_responses(400, 401, 403, 404),
+)
 
 
 @router.post("", status_code=201, responses=error_responses(409))

@@ -7,9 +7,10 @@ from fastapi.responses import JSONResponse
 
 from conveyor.api.deps import ServicesDep
 from conveyor.api.errors import retry_after_header
+from conveyor.api.input import CheckedRoute
 from conveyor.errors import Unavailable
 
-router = APIRouter(tags=["ops"])
+router = APIRouter(route_class=CheckedRoute, tags=["ops"])
 
 
 @router.get("/healthz")

@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse
 
 from conveyor.api.deps import AdminPrincipal, AnyPrincipal, ServicesDep, UserPrincipal
 from conveyor.api.errors import error_responses
+from conveyor.api.input import CheckedRoute
 from conveyor.api.schemas.tasks import (
     ProgressList,
     ProgressOut,
@@ -22,11 +23,17 @@ from conveyor.api.schemas.tasks import (
 )
 from conveyor.domain.states import TaskStatus
 from conveyor.domain.tasks import Task
+from conveyor.domain.validation import INT64_MAX
 from conveyor.errors import InvalidInput
 from conveyor.services.idempotency import IdempotencyRequest, request_hash
 from conveyor.store.tasks import TaskFilter
 
-router = APIRouter(prefix="/tasks", tags=["tasks"], responses=error_responses(400, 401, 403, 404))
+router = APIRouter(
+    route_class=CheckedRoute,
+    prefix="/tasks",
+    tags=["tasks"],
+    responses=error_responses(400, 401, 403, 404),
+)
 
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]
 
@@ -110,7 +117,7 @@ async def progress_history(
     task_id: str,
     who: AnyPrincipal,
     services: ServicesDep,
-    after_seq: Annotated[int, Query(ge=0)] = 0,
+    after_seq: Annotated[int, Query(ge=0, le=INT64_MAX)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 1000,
 ) -> ProgressList:
     items = await services.tasks.progress_history(who, task_id, after_seq, limit)

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query
 
 from conveyor.api.deps import NodeCaller, ServicesDep
 from conveyor.api.errors import error_responses
+from conveyor.api.input import CheckedRoute
 from conveyor.api.schemas.tasks import (
     ClaimIn,
     ClaimOut,
@@ -25,7 +26,9 @@ from conveyor.api.schemas.tasks import (
 )
 from conveyor.services.worker import ClaimInput, Finish, FinishOutcome
 
-router = APIRouter(tags=["worker"], responses=error_responses(400, 401, 403, 404, 409))
+router = APIRouter(
+    route_class=CheckedRoute, tags=["worker"], responses=error_responses(400, 401, 403, 404, 409)
+)
 
 
 def _finish_result(outcome: FinishOutcome) -> FinishResult:

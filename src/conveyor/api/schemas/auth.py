@@ -7,13 +7,15 @@ from typing import Annotated
 from pydantic import BaseModel, Field, StrictStr
 
 from conveyor.api.schemas.common import Strict, Text
+from conveyor.services.auth import MAX_PASSWORD, MIN_PASSWORD, USERNAME
 
 Secret = Annotated[StrictStr, Field(min_length=1, max_length=1024)]
 
 
 class RegisterIn(Strict):
-    username: Annotated[Text, Field(max_length=64)]
-    password: Annotated[Text, Field(max_length=256)]
+    # The service's own rules, stated so that OpenAPI clients can check before sending.
+    username: Annotated[StrictStr, Field(pattern=USERNAME.pattern)]
+    password: Annotated[Text, Field(min_length=MIN_PASSWORD, max_length=MAX_PASSWORD)]
 
 
 class LoginIn(Strict):

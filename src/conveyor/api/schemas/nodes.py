@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, Field, StrictBool, StrictInt
 
-from conveyor.api.schemas.common import Identifier, Labels, Strict, TaskType, Text
+from conveyor.api.schemas.common import Identifier, Integral, Labels, Strict, TaskType, Text
 from conveyor.domain.nodes import Node
 from conveyor.domain.states import NodeKind, NodeStatus
 from conveyor.services.nodes import NodeView
@@ -22,7 +22,7 @@ class NodeCreate(Strict):
     url: Url | None = None
     task_types: Annotated[list[TaskType], Field(max_length=100)] = Field(default_factory=list)
     labels: Labels = Field(default_factory=dict)
-    max_concurrency: Annotated[StrictInt, Field(ge=1, le=100000)] = 100
+    max_concurrency: Annotated[StrictInt, Integral, Field(ge=1, le=100000)] = 100
     owner_id: Identifier | None = None
 
 
@@ -32,7 +32,7 @@ class NodeUpdate(Strict):
     url: Url | None = None
     task_types: Annotated[list[TaskType], Field(max_length=100)] | None = None
     labels: Labels | None = None
-    max_concurrency: Annotated[StrictInt, Field(ge=1, le=100000)] | None = None
+    max_concurrency: Annotated[StrictInt, Integral, Field(ge=1, le=100000)] | None = None
     rotate_secret: StrictBool = False
 
 
@@ -93,7 +93,7 @@ class NodeList(BaseModel):
 
 
 class NodeCleanup(Strict):
-    dead_for_seconds: Annotated[StrictInt, Field(ge=0, le=10**9)]
+    dead_for_seconds: Annotated[StrictInt, Integral, Field(ge=0, le=10**9)]
 
 
 class NodeCleanupResult(BaseModel):

@@ -5,29 +5,27 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import (
-    AliasChoices,
-    AwareDatetime,
-    BaseModel,
-    Field,
-    StrictBool,
-    StrictFloat,
-    StrictInt,
-)
+from pydantic import AliasChoices, BaseModel, Field, StrictBool, StrictFloat, StrictInt
 
 from conveyor.api.schemas.common import (
     Identifier,
+    Int64,
+    Integral,
     JsonObject,
     JsonValue,
     Labels,
     Strict,
     TaskType,
     Text,
+    When,
 )
 from conveyor.domain.tasks import Attempt, Progress, Task
 from conveyor.services.tasks import TaskSpec
 
 MAX_DELAY = 30 * 24 * 3600
+MAX_TIMEOUT = 7 * 24 * 3600
+# Leases are capped by the server's max_lease_seconds anyway; this keeps the number sane.
+MAX_LEASE = 7 * 24 * 3600
 Number = StrictInt | StrictFloat
 
 
@@ -40,11 +38,11 @@ class TaskCreate(Strict):
     )
     metadata: JsonObject = Field(default_factory=dict)
     assigned_node_id: Identifier | None = None
-    priority: Annotated[StrictInt, Field(ge=-1000, le=1000)] = 0
-    max_attempts: Annotated[StrictInt, Field(ge=1, le=100)] | None = None
+    priority: Annotated[StrictInt, Integral, Field(ge=-1000, le=1000)] = 0
+    max_attempts: Annotated[StrictInt, Integral, Field(ge=1, le=100)] | None = None
     delay_seconds: Annotated[Number, Field(ge=0, le=MAX_DELAY)] = 0
-    run_at: AwareDatetime | None = None
-    timeout_seconds: Annotated[StrictInt, Field(ge=1, le=7 * 24 * 3600)] | None = None
+    run_at: When | None = None
+    timeout_seconds: Annotated[StrictInt, Integral, Field(ge=1, le=MAX_TIMEOUT)] | None = None
     required_labels: Labels = Field(default_factory=dict)
 
     def to_spec(self) -> TaskSpec:
@@ -201,27 +199,27 @@ class ProgressIn(Strict):
 
 
 class CompleteIn(Strict):
-    version: StrictInt
+    version: Int64
     result: JsonValue = None
 
 
 class FailIn(Strict):
-    version: StrictInt
+    version: Int64
     error: JsonValue = None
     retryable: StrictBool = True
 
 
 class ReleaseIn(Strict):
-    version: StrictInt
+    version: Int64
 
 
 class StartIn(Strict):
-    lease_seconds: Annotated[StrictInt, Field(ge=1)] | None = None
+    lease_seconds: Annotated[StrictInt, Integral, Field(ge=1, le=MAX_LEASE)] | None = None
 
 
 class FinishIn(Strict):
     task_id: Identifier
-    version: StrictInt
+    version: Int64
     status: Literal["completed", "failed", "released"]
     result: JsonValue = None
     error: JsonValue = None
@@ -230,9 +228,9 @@ class FinishIn(Strict):
 
 class ClaimIn(Strict):
     task_types: Annotated[list[TaskType], Field(max_length=100)] = Field(default_factory=list)
-    max_tasks: Annotated[StrictInt, Field(ge=0, le=1000)] = 1
+    max_tasks: Annotated[StrictInt, Integral, Field(ge=0, le=1000)] = 1
     wait_seconds: Annotated[Number, Field(ge=0, le=60)] = 0
-    lease_seconds: Annotated[StrictInt, Field(ge=1)] | None = None
+    lease_seconds: Annotated[StrictInt, Integral, Field(ge=1, le=MAX_LEASE)] | None = None
     finishes: Annotated[list[FinishIn], Field(max_length=1000)] = Field(default_factory=list)
 
 

@@ -9,7 +9,7 @@ counts only the charged runs). Tasks that ended before this migration have no
 history (``runs`` starts at 0).
 
 Revision ID: 0008
-Revises: 0005
+Revises: 0006
 Create Date: 2026-12-02 10:40:00.000000
 """
 
@@ -22,7 +22,7 @@ from sqlalchemy.dialects import postgresql
 import conveyor.store.types
 
 revision = "0008"
-down_revision = "0005"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
