@@ -45,7 +45,9 @@ class BodyReadTimeout:
             if body_done:
                 return await receive()
             try:
-                message = await asyncio.wait_for(receive(), max(0.0, deadline - loop.time()))
+                # timeout_at, not wait_for: no task is created for each receive.
+                async with asyncio.timeout_at(deadline):
+                    message = await receive()
             except TimeoutError:
                 stalled = True
                 raise _Stalled from None
