@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -35,6 +35,10 @@ class Node:
     @property
     def can_claim(self) -> bool:
         return self.status is NodeStatus.ACTIVE
+
+    def has_labels(self, required: Mapping[str, str]) -> bool:
+        """Whether every label a task requires is the node's, with the same value."""
+        return all(self.labels.get(key) == value for key, value in required.items())
 
     def claimable_types(self, requested: Sequence[str]) -> list[str] | None:
         """Types this node may claim now; None means nothing it asked for is allowed.

@@ -108,7 +108,13 @@ class WorkerService:
         return await self._claim_once(node, types, ClaimInput(max_tasks=max_tasks), push=True)
 
     async def _claim_once(
-        self, node: Node, types: list[str], req: ClaimInput, *, push: bool = False
+        self,
+        node: Node,
+        types: list[str],
+        req: ClaimInput,
+        *,
+        push: bool = False,
+        task_id: str | None = None,
     ) -> list[Task]:
         now = self.rt.clock.now()
         async with unit_of_work(self.rt) as unit:
@@ -127,6 +133,7 @@ class WorkerService:
                 limit=min(req.max_tasks, self.rt.settings.max_batch),
                 lease_seconds=self._lease(req.lease_seconds),
                 capacity=fresh.max_concurrency,
+                task_id=task_id,
             )
             claimed = await claim_store.claim(unit.conn, request, now)
             unit.outbox.status_changed(claimed)
@@ -178,17 +185,34 @@ class WorkerService:
         return outcome.task
 
     async def start(self, node: Node, task_id: str, lease_seconds: int | None) -> Task:
+        """Start one task by id: the claim narrowed to that task, so the pin, types,
+        labels, due time and the node's capacity apply exactly as they do to a claim."""
         if not node.can_claim:
             raise Forbidden(f"node {node.id} is {node.status.value} and takes no new work")
-        now = self.rt.clock.now()
-        async with unit_of_work(self.rt) as unit:
-            task = await task_store.get_task(unit.conn, task_id)
-            if task is None or task.assigned_node_id not in (None, node.id):
-                raise NotFound(f"task {task_id} not found")
-            if node.claimable_types([task.task_type]) is None:
-                raise conflict(task, f"node {node.id} does not run {task.task_type} tasks")
-            cmd = Command(Event.START, node_id=node.id, lease_seconds=self._lease(lease_seconds))
-            return await self._apply(unit, task, cmd, now)
+        types = node.claimable_types(())
+        assert types is not None  # asking for nothing never refuses
+        req = ClaimInput(max_tasks=1, lease_seconds=lease_seconds)
+        claimed = await self._claim_once(node, types, req, task_id=task_id)
+        if claimed:
+            return claimed[0]
+        async with self.rt.db.read() as conn:
+            task = await task_store.get_task(conn, task_id)
+        raise self._why_not_started(node, task, task_id)
+
+    def _why_not_started(self, node: Node, task: Task | None, task_id: str) -> ConveyorError:
+        """The claim took nothing: say why, as exactly as the task's row allows."""
+        if task is None or task.assigned_node_id not in (None, node.id):
+            return NotFound(f"task {task_id} not found")
+        try:
+            # The state machine explains a task that is not pending, or not due yet.
+            decide(task, Command(Event.START, node_id=node.id), self.rt.clock.now())
+        except Conflict as exc:
+            return exc
+        if node.claimable_types([task.task_type]) is None:
+            return conflict(task, f"node {node.id} does not run {task.task_type} tasks")
+        if not node.has_labels(task.required_labels):
+            return conflict(task, f"node {node.id} lacks the labels the task requires")
+        return conflict(task, f"node {node.id} is at its capacity of {node.max_concurrency}")
 
     async def progress(self, node: Node, task_id: str, data: dict[str, Any]) -> Progress:
         now = self.rt.clock.now()

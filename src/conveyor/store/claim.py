@@ -66,6 +66,8 @@ class ClaimRequest:
     # The most tasks the node may hold in progress at once, counting those it
     # already holds (its ``max_concurrency``).
     capacity: int
+    # Start by id: this task only, under exactly the claim's rules.
+    task_id: str | None = None
 
 
 async def claim(conn: AsyncConnection, req: ClaimRequest, now: datetime) -> list[Task]:
@@ -91,11 +93,13 @@ def _params(req: ClaimRequest, now: datetime) -> dict[str, Any]:
     }
     if req.task_types:
         params["types"] = list(req.task_types)
+    if req.task_id is not None:
+        params["task_id"] = req.task_id
     return params
 
 
 async def _claim_postgres(conn: AsyncConnection, req: ClaimRequest, now: datetime) -> list[Task]:
-    stmt = _postgres_statement(typed=bool(req.task_types))
+    stmt = _postgres_statement(typed=bool(req.task_types), by_id=req.task_id is not None)
     rows = (await conn.execute(stmt, _params(req, now))).mappings()
     return [row_to_task(row) for row in rows]
 
@@ -113,8 +117,12 @@ HELD = (
 )
 
 
-def _pick(dialect: str, typed: bool, limit: Any) -> Select[Any]:
-    """Due pending tasks this node may run, in claim order, at most ``limit``."""
+def _pick(dialect: str, typed: bool, limit: Any, by_id: bool = False) -> Select[Any]:
+    """Due pending tasks this node may run, in claim order, at most ``limit``.
+
+    The one eligibility rule: every way a node takes a task (claim, start by id,
+    push dispatch) leases through this pick.
+    """
     conditions: list[Any] = [
         tasks.c.status == PENDING,
         tasks.c.run_at <= NOW,
@@ -123,6 +131,8 @@ def _pick(dialect: str, typed: bool, limit: Any) -> Select[Any]:
     ]
     if typed:
         conditions.append(tasks.c.task_type.in_(bindparam("types", expanding=True)))
+    if by_id:
+        conditions.append(tasks.c.id == bindparam("task_id", type_=Text()))
     return (
         select(tasks.c.id, tasks.c.timeout_seconds)
         .where(*conditions)
@@ -147,10 +157,10 @@ def _labels_match(dialect: str) -> ColumnElement[bool]:
 
 
 @cache
-def _postgres_statement(*, typed: bool) -> Update:
+def _postgres_statement(*, typed: bool, by_id: bool = False) -> Update:
     capacity = bindparam("capacity", type_=Integer())
     room = func.greatest(0, func.least(bindparam("limit", type_=Integer()), capacity - HELD))
-    picked = _pick("postgresql", typed, room).with_for_update(skip_locked=True).cte("picked")
+    picked = _pick("postgresql", typed, room, by_id).with_for_update(skip_locked=True).cte("picked")
     # ``id = ANY(ARRAY(…))``, not a join: the planner cannot know how many rows the
     # pick returns and would hash-join it against every pending task.
     picked_ids = func.array(select(picked.c.id).scalar_subquery())
@@ -182,7 +192,8 @@ async def _claim_sqlite(conn: AsyncConnection, req: ClaimRequest, now: datetime)
     params["limit"] = min(req.limit, req.capacity - held)
     if params["limit"] <= 0:
         return []
-    rows = (await conn.execute(_sqlite_pick(typed=bool(req.task_types)), params)).all()
+    pick = _sqlite_pick(typed=bool(req.task_types), by_id=req.task_id is not None)
+    rows = (await conn.execute(pick, params)).all()
     by_lease: dict[int, list[str]] = {}
     for row in rows:
         lease = effective_lease(row.timeout_seconds, req.lease_seconds)
@@ -197,8 +208,8 @@ async def _claim_sqlite(conn: AsyncConnection, req: ClaimRequest, now: datetime)
 
 
 @cache
-def _sqlite_pick(*, typed: bool) -> Select[Any]:
-    return _pick("sqlite", typed, bindparam("limit", type_=Integer()))
+def _sqlite_pick(*, typed: bool, by_id: bool = False) -> Select[Any]:
+    return _pick("sqlite", typed, bindparam("limit", type_=Integer()), by_id)
 
 
 @cache
