@@ -83,6 +83,14 @@ async def test_prefetched_tasks_of_a_sigkilled_worker_come_back(api: Api, tmp_pa
             return len(held) == 4 and len(count(tmp_path, "start")) == 1
 
         await wait_until(all_held, 30, "the victim runs one task and holds three")
+
+        async def load_reported() -> bool:
+            node = (await api.http.get("/nodes/victim", headers=admin)).json()
+            load = node.get("load") or {}
+            return (load.get("running"), load.get("prefetched")) == (1, 3)
+
+        # Its heartbeats tell running from prefetched tasks.
+        await wait_until(load_reported, 10, "the victim's load: 1 running, 3 prefetched")
     finally:
         victim.proc.kill()
         victim.proc.wait()

@@ -415,7 +415,12 @@ class WorkerRunner:
             sent = time.monotonic()
             try:
                 beat = await self.client.heartbeat(
-                    ids, load={"running": len(ids), "concurrency": self.config.concurrency}
+                    ids,
+                    load={
+                        "running": len(self.running),
+                        "prefetched": len(self.waiting),
+                        "concurrency": self.config.concurrency,
+                    },
                 )
             except (*TRANSIENT, ApiError) as exc:
                 log.warning("heartbeat failed", error=str(exc))
