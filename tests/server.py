@@ -284,3 +284,14 @@ async def runtime(
     finally:
         await rt.bus.close()
         await rt.db.dispose()
+
+
+def assert_like_missing(
+    real: httpx.Response, missing: httpx.Response, real_id: str, missing_id: str
+) -> None:
+    """The answer about someone else's object is the answer about no object at all:
+    same status, same error code, same message once the ids are swapped."""
+    assert real.status_code == missing.status_code, (real.text, missing.text)
+    assert real.json()["error"]["code"] == missing.json()["error"]["code"]
+    message = real.json()["error"]["message"].replace(real_id, missing_id)
+    assert message == missing.json()["error"]["message"]

@@ -113,8 +113,10 @@ async def test_users_and_nodes_see_only_their_own(api: Api) -> None:
     mallory = await api.user_headers("mallory")
     _, n1 = await api.new_node(admin, node_id="n1")
     _, n2 = await api.new_node(admin, node_id="n2")
-    task = await api.submit(alice, assigned_node_id="n1")
-    tid = task["task_id"]
+    # Users cannot pin; an admin pins alice's task to n1.
+    tid = (await api.submit(alice))["task_id"]
+    r = await api.http.post(f"/tasks/{tid}/reassign", json={"node_id": "n1"}, headers=admin)
+    assert r.status_code == 200, r.text
     assert (await api.http.get(f"/tasks/{tid}", headers=mallory)).status_code == 404
     assert (await api.http.post(f"/tasks/{tid}/cancel", headers=mallory)).status_code == 404
     assert (await api.http.get(f"/tasks/{tid}/progress", headers=mallory)).status_code == 404

@@ -121,7 +121,7 @@ async def test_cancel_is_reported_by_heartbeat(api: Api) -> None:
 async def test_reassign_and_manual_timeout_are_admin_only(api: Api) -> None:
     admin, user, _, node = await _setup(api)
     other_id, other = await api.new_node(admin, node_id="n2")
-    task = await api.submit(user, assigned_node_id="n1")
+    task = await api.submit(admin, assigned_node_id="n1")
     await api.claim(node)
     r = await api.http.post(
         f"/tasks/{task['task_id']}/reassign", json={"node_id": other_id}, headers=user
@@ -198,8 +198,8 @@ async def test_long_poll_claim_returns_when_a_task_arrives(
 
 
 async def test_start_by_id_and_assigned_listing(api: Api) -> None:
-    _admin, user, node_id, node = await _setup(api)
-    pinned = await api.submit(user, assigned_node_id=node_id)
+    admin, _user, node_id, node = await _setup(api)
+    pinned = await api.submit(admin, assigned_node_id=node_id)
     listed = (await api.http.get("/tasks/assigned", headers=node)).json()
     assert [t["task_id"] for t in listed["tasks"]] == [pinned["task_id"]]
     r = await api.http.post(f"/tasks/{pinned['task_id']}/start", headers=node)

@@ -83,7 +83,7 @@ async def test_cleanup_removes_only_nodes_dead_long_enough(fast_api: Api) -> Non
     await api.create_node(admin, node_id="quiet")
     _, live = await api.new_node(admin, node_id="live")
     task = await api.submit(user)
-    pinned = await api.submit(user, assigned_node_id="quiet")
+    pinned = await api.submit(admin, assigned_node_id="quiet")
     (claimed,) = (await api.claim(live, max_tasks=1))["tasks"]
     assert claimed["task_id"] == task["task_id"]
     for _ in range(100):
@@ -115,8 +115,8 @@ async def test_delete_cancels_the_pending_tasks_pinned_to_the_node(api: Api) -> 
     user = await api.user_headers("carol")
     node_id, node = await api.new_node(admin, node_id="pinned-host")
     await api.create_node(admin, node_id="other")
-    running = await api.submit(user, assigned_node_id=node_id)
-    queued = await api.submit(user, assigned_node_id=node_id)
+    running = await api.submit(admin, assigned_node_id=node_id)
+    queued = await api.submit(admin, assigned_node_id=node_id)
     free = await api.submit(user)
     (claimed,) = (await api.claim(node, max_tasks=1))["tasks"]
     assert claimed["task_id"] == running["task_id"]  # the oldest pinned one
@@ -124,7 +124,7 @@ async def test_delete_cancels_the_pending_tasks_pinned_to_the_node(api: Api) -> 
     assert r.status_code == 200, r.text
     assert r.json()["released"] == [running["task_id"]]
     for task in (running, queued):
-        got = (await api.http.get(f"/tasks/{task['task_id']}", headers=user)).json()
+        got = (await api.http.get(f"/tasks/{task['task_id']}", headers=admin)).json()
         assert got["status"] == "cancelled", got
         assert got["error"]["code"] == "node_deleted"
     got = (await api.http.get(f"/tasks/{free['task_id']}", headers=user)).json()

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from conveyor.domain.access import Principal, can_manage_task, can_view_task
+from conveyor.domain.access import Principal, can_manage_task, can_pin_to_nodes, can_view_task
 from conveyor.domain.states import RETRYABLE_STATUSES, Role, TaskStatus
 from conveyor.domain.tasks import Attempt, NewTask, Progress, Task
 from conveyor.domain.transitions import Command, Event, conflict, decide
@@ -58,7 +58,7 @@ class TaskService:
             earlier = await replay(unit, who, idem)
             if earlier is not None:
                 return earlier
-            await self._check_pins(unit, new)
+            await self._check_pins(unit, who, new)
             created = await task_store.insert_tasks(unit.conn, new, now)
             stored = await remember(unit, who, idem, created, now)
             unit.outbox.created(created)
@@ -82,8 +82,11 @@ class TaskService:
             required_labels=spec.required_labels,
         )
 
-    async def _check_pins(self, unit: Unit, new: Sequence[NewTask]) -> None:
+    async def _check_pins(self, unit: Unit, who: Principal, new: Sequence[NewTask]) -> None:
         for node_id in sorted({t.assigned_node_id for t in new if t.assigned_node_id}):
+            if not can_pin_to_nodes(who):
+                # The same answer as for a node that does not exist: no probe of the fleet.
+                raise _unknown_node(node_id)
             await _hold_pin_target(unit, node_id)
 
     async def get(self, who: Principal, task_id: str) -> Task:
@@ -200,6 +203,10 @@ class TaskService:
             raise Forbidden("admins only")
 
 
+def _unknown_node(node_id: str) -> NotFound:
+    return NotFound(f"node {node_id} does not exist", code="node_not_found")
+
+
 async def _hold_pin_target(unit: Unit, node_id: str) -> None:
     if not await node_store.hold_for_pin(unit.conn, node_id):
-        raise NotFound(f"node {node_id} does not exist", code="node_not_found")
+        raise _unknown_node(node_id)

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from conveyor.domain.nodes import Node
-from conveyor.domain.states import NodeHealth
+from conveyor.domain.states import NodeHealth, TaskStatus
 from conveyor.domain.tasks import Progress, Task
 from conveyor.domain.transitions import Command, Event, Transition, conflict, decide
 from conveyor.errors import Conflict, ConveyorError, Forbidden, NotFound
@@ -200,8 +200,12 @@ class WorkerService:
         raise self._why_not_started(node, task, task_id)
 
     def _why_not_started(self, node: Node, task: Task | None, task_id: str) -> ConveyorError:
-        """The claim took nothing: say why, as exactly as the task's row allows."""
-        if task is None or task.assigned_node_id not in (None, node.id):
+        """The claim took nothing: say why, but only about a task this node may know of.
+
+        That is one pinned to or held by it, or a pending one of the shared pool that it
+        could run (its type, its labels). Any other task answers exactly as a missing
+        one, so start is no probe of others' work."""
+        if task is None or not self._may_know(node, task):
             return NotFound(f"task {task_id} not found")
         try:
             # The state machine explains a task that is not pending, or not due yet.
@@ -213,6 +217,17 @@ class WorkerService:
         if not node.has_labels(task.required_labels):
             return conflict(task, f"node {node.id} lacks the labels the task requires")
         return conflict(task, f"node {node.id} is at its capacity of {node.max_concurrency}")
+
+    @staticmethod
+    def _may_know(node: Node, task: Task) -> bool:
+        if node.id in (task.assigned_node_id, task.lease_owner):
+            return True
+        return (
+            task.assigned_node_id is None
+            and task.status is TaskStatus.PENDING
+            and node.claimable_types([task.task_type]) is not None
+            and node.has_labels(task.required_labels)
+        )
 
     async def progress(self, node: Node, task_id: str, data: dict[str, Any]) -> Progress:
         now = self.rt.clock.now()
@@ -238,10 +253,12 @@ class WorkerService:
             held = await task_store.leased_by(unit.conn, node.id, task_ids)
             extended = await task_store.extend_leases(unit.conn, node.id, held, now)
             asked = list(task_ids) if task_ids is not None else []
-            status = await task_store.statuses(unit.conn, [t for t in asked if t not in extended])
-        cancelled = [t for t, s in status.items() if s.value == "cancelled"]
-        lost = [t for t in asked if t not in extended and t not in cancelled]
-        return Heartbeat(sorted(extended), cancelled, lost)
+            others = [t for t in asked if t not in extended]
+            # Only a task this node held or was pinned to is reported cancelled; anyone
+            # else's id is "lost", exactly like an id that does not exist.
+            cancelled = await task_store.cancelled_for(unit.conn, node.id, others)
+        lost = [t for t in others if t not in cancelled]
+        return Heartbeat(sorted(extended), sorted(cancelled), lost)
 
     async def assigned(self, node: Node, limit: int) -> list[Task]:
         async with self.rt.db.read() as conn:

@@ -39,7 +39,7 @@ from conveyor.domain.transitions import Transition
 from conveyor.domain.validation import datetime_problem, text_problem
 from conveyor.errors import Conflict, InvalidInput
 from conveyor.store import attempts as attempt_store
-from conveyor.store.schema import tasks
+from conveyor.store.schema import task_attempts, tasks
 from conveyor.store.types import UTCDateTime
 
 TASK_COLUMNS = tuple(tasks.c)
@@ -320,11 +320,28 @@ async def extend_leases(
     return extended
 
 
-async def statuses(conn: AsyncConnection, task_ids: Sequence[str]) -> dict[str, TaskStatus]:
+async def cancelled_for(conn: AsyncConnection, node_id: str, task_ids: Sequence[str]) -> list[str]:
+    """Which of these tasks were cancelled while pinned to or running on the node.
+
+    A cancel clears the lease, so "running on it" is read from the run the cancel
+    ended (its attempt record names the node)."""
     if not task_ids:
-        return {}
-    stmt = select(tasks.c.id, tasks.c.status).where(tasks.c.id.in_(list(task_ids)))
-    return {row.id: TaskStatus(row.status) for row in await conn.execute(stmt)}
+        return []
+    ended_here = (
+        select(task_attempts.c.task_id)
+        .where(
+            task_attempts.c.task_id == tasks.c.id,
+            task_attempts.c.node_id == node_id,
+            task_attempts.c.outcome == "cancelled",
+        )
+        .exists()
+    )
+    stmt = select(tasks.c.id).where(
+        tasks.c.id.in_(list(task_ids)),
+        tasks.c.status == TaskStatus.CANCELLED.value,
+        or_(tasks.c.assigned_node_id == node_id, ended_here),
+    )
+    return [row.id for row in await conn.execute(stmt)]
 
 
 async def assigned_to(conn: AsyncConnection, node_id: str, limit: int) -> list[Task]:
