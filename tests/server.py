@@ -114,6 +114,9 @@ class ServerProcess:
     env: dict[str, str]
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
+    # Where stderr goes when a test reads the logs: a pipe nobody drains would fill
+    # and stall a chatty server.
+    log_path: Path | None = None
 
     @property
     def url(self) -> str:
@@ -121,14 +124,17 @@ class ServerProcess:
 
     async def start(self, timeout: float = 30.0) -> None:
         cmd = [sys.executable, "-m", "conveyor.cli.main", "serve", "--port", str(self.port)]
+        stderr: Any = self.log_path.open("wb") if self.log_path else subprocess.PIPE
         self.proc = subprocess.Popen(
-            cmd, env=server_env(self.env), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+            cmd, env=server_env(self.env), stdout=subprocess.DEVNULL, stderr=stderr
         )
         deadline = asyncio.get_running_loop().time() + timeout
         async with httpx.AsyncClient() as client:
             while True:
                 if self.proc.poll() is not None:
                     err = self.proc.stderr.read().decode() if self.proc.stderr else ""
+                    if self.log_path:
+                        err = self.log_path.read_text()
                     raise RuntimeError(f"server exited early: {err[-2000:]}")
                 try:
                     if (await client.get(f"{self.url}/readyz")).status_code == 200:

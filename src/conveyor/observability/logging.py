@@ -1,12 +1,16 @@
 """structlog set-up: key-value logs for humans, JSON for machines, secrets redacted.
 
-The redaction processor is the last line of defence: code should never pass a
-secret to a log call, but if one slips through under a known key it is masked.
+The redaction processors are the last line of defence: code should never pass a
+secret to a log call, but if one slips through under a known key, or inside the
+text of a library's log line (SQLAlchemy, aiosqlite, uvicorn and alembic log
+through the stdlib), it is masked. Every stdlib record goes through the same
+processors and renderer as our own events, so JSON logs are JSON throughout.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from collections.abc import MutableMapping
 from typing import Any
@@ -28,10 +32,29 @@ SENSITIVE_KEYS = frozenset(
 )
 
 
+# Secrets recognisable by their shape wherever they appear in a log line: argon2
+# hashes (a stored password or node secret hash is as good as a guessable secret
+# to an offline attacker), JWTs, and the value after "Bearer".
+_SECRET_SHAPES = re.compile(
+    r"\$argon2(?:id|i|d)\$[^\s'\"]+"
+    r"|\beyJ[\w-]{4,}\.[\w-]{4,}\.[\w-]+"
+    r"|(?i:bearer)\s+[\w.~+/=-]+"
+)
+# aiosqlite's DEBUG lines repeat every statement with its parameters: noise that
+# carries data, never useful to an operator.
+_CAPPED_LOGGERS = {"aiosqlite": logging.INFO}
+
+
+def scrub(text: str) -> str:
+    return _SECRET_SHAPES.sub("***", text)
+
+
 def redact(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
-    for key in list(event):
+    for key, value in list(event.items()):
         if key.lower() in SENSITIVE_KEYS:
             event[key] = "***"
+        elif isinstance(value, str):
+            event[key] = scrub(value)
     return event
 
 
@@ -44,11 +67,14 @@ def configure_logging(level: str = "INFO", json: bool = False) -> None:
         if json
         else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
     )
+    shared: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
     structlog.configure(
         processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            *shared,
             redact,
             structlog.processors.format_exc_info,
             renderer,
@@ -57,7 +83,27 @@ def configure_logging(level: str = "INFO", json: bool = False) -> None:
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=True,
     )
-    logging.basicConfig(level=numeric, stream=sys.stderr, format="%(name)s %(message)s")
+    # Exceptions are formatted before redaction here: a traceback quotes values too.
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=[*shared, structlog.stdlib.add_logger_name],
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.processors.format_exc_info,
+            redact,
+            renderer,
+        ],
+    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(numeric)
+    for name, floor in _CAPPED_LOGGERS.items():
+        logging.getLogger(name).setLevel(max(numeric, floor))
+    if numeric <= logging.DEBUG:
+        # DEBUG shows the SQL statements (SQLAlchemy keeps its loggers at WARNING
+        # otherwise); the engines hide their parameters (store/database.py).
+        logging.getLogger("sqlalchemy.engine").setLevel(logging.INFO)
 
 
 def get_logger(name: str) -> Any:

@@ -125,12 +125,15 @@ def is_unreachable(exc: BaseException) -> bool:
 
 
 def _create_engine(url: str, dialect: str, pool_size: int, echo: bool) -> AsyncEngine:
+    # Statement parameters never reach logs or error messages: they carry password
+    # and secret hashes, tokens' session ids and customers' data.
     if dialect != "sqlite":
         engine = create_async_engine(
             url,
             pool_size=pool_size,
             max_overflow=pool_size,
             echo=echo,
+            hide_parameters=True,
             connect_args={"timeout": CONNECT_TIMEOUT_SECONDS},
         )
         _ping_when_idle(engine)
@@ -138,7 +141,7 @@ def _create_engine(url: str, dialect: str, pool_size: int, echo: bool) -> AsyncE
     database = make_url(url).database
     if database and database != ":memory:":
         Path(database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30})
+    engine = create_async_engine(url, echo=echo, hide_parameters=True, connect_args={"timeout": 30})
     _configure_sqlite(engine)
     return engine
 
