@@ -13,7 +13,7 @@ from conveyor.domain.states import RETRYABLE_STATUSES, Role, TaskStatus
 from conveyor.domain.tasks import Attempt, NewTask, Progress, Task
 from conveyor.domain.transitions import Command, Event, conflict, decide
 from conveyor.errors import Forbidden, NotFound
-from conveyor.services.idempotency import IdempotencyRequest, remember, replay
+from conveyor.services.idempotency import IdempotencyRequest, once
 from conveyor.services.runtime import Runtime
 from conveyor.services.unit import Unit, unit_of_work
 from conveyor.store import attempts as attempt_store
@@ -54,17 +54,20 @@ class TaskService:
             raise Forbidden("nodes cannot create tasks")
         now = self.rt.clock.now()
         new = [self._new_task(who, spec, now) for spec in specs]
-        async with unit_of_work(self.rt) as unit:
-            earlier = await replay(unit, who, idem)
-            if earlier is not None:
-                return earlier
+
+        async def insert(unit: Unit) -> list[Task]:
             await self._check_pins(unit, who, new)
             created = await task_store.insert_tasks(unit.conn, new, now)
-            stored = await remember(unit, who, idem, created, now)
             unit.outbox.created(created)
-        for task in created:
+            return created
+
+        done = await once(self.rt, who, idem, insert, now)
+        for task in done.fresh or ():
             self.rt.metrics.tasks_created_total.labels(task.task_type).inc()
-        return stored if stored is not None else created
+        if done.stored is not None:
+            return done.stored
+        assert done.fresh is not None
+        return done.fresh
 
     def _new_task(self, who: Principal, spec: TaskSpec, now: datetime) -> NewTask:
         run_at = spec.run_at or now + timedelta(seconds=spec.delay_seconds)

@@ -7,6 +7,8 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -53,6 +55,34 @@ async def remember(
     except IntegrityError as exc:
         # Two first requests with one key raced; the loser's work rolls back.
         raise Conflict("a request with this idempotency key is already in flight") from exc
+
+
+async def insert_if_new(
+    conn: AsyncConnection,
+    principal_id: str,
+    key: str,
+    stored: StoredResponse,
+    now: datetime,
+) -> bool:
+    """Keep the first answer under the key unless the key is taken; say which.
+
+    On PostgreSQL a concurrent first request's uncommitted row makes this wait for
+    that transaction, then do nothing if it committed: the caller rolls back and
+    replays the stored answer, so two racing first requests get one answer."""
+    insert_ = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    stmt = (
+        insert_(idempotency_keys)
+        .values(
+            principal_id=principal_id,
+            key=key,
+            request_hash=stored.request_hash,
+            status_code=stored.status_code,
+            response=stored.response,
+            created_at=now,
+        )
+        .on_conflict_do_nothing(index_elements=["principal_id", "key"])
+    )
+    return bool((await conn.execute(stmt)).rowcount)
 
 
 async def purge_before(conn: AsyncConnection, cutoff: datetime) -> int:
