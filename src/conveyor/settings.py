@@ -89,6 +89,9 @@ class Settings(BaseSettings):
     # The whole request body must arrive within this (408 otherwise), so that slow
     # trickling clients (slowloris) cannot hold requests open; it bounds uploads too.
     body_read_timeout_seconds: float = Field(default=60.0, gt=0)
+    # One log line per request (method, route template, status, duration, principal,
+    # request id); off only to save its cost where a proxy logs requests already.
+    access_log: bool = True
     artifact_max_bytes: int = Field(default=50 * 1024 * 1024, ge=1024)
     rate_limits_enabled: bool = True
     # Each budget: a named preset (strict, conservative, moderate, generous, after

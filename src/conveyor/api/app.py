@@ -9,12 +9,9 @@ from typing import Any
 from fastapi import FastAPI
 
 from conveyor import __version__
-from conveyor.api.body_timeout import BodyReadTimeout
 from conveyor.api.deps import Services
+from conveyor.api.edge import Edge
 from conveyor.api.errors import install_error_handlers
-from conveyor.api.limits import BodySizeLimit
-from conveyor.api.ratelimits import RateLimitHeaders
-from conveyor.api.request_metrics import RequestMetrics
 from conveyor.api.routes import admin, artifacts, auth, events, nodes, ops, tasks, worker
 from conveyor.clock import Clock, SystemClock
 from conveyor.dashboard import routes as dashboard
@@ -141,17 +138,13 @@ def create_app(
     app.state.duties = runner
     install_error_handlers(app)
     app.add_middleware(
-        BodySizeLimit,
-        max_bytes=settings.max_body_bytes,
+        Edge,
+        max_body_bytes=settings.max_body_bytes,
+        body_read_timeout=settings.body_read_timeout_seconds,
         path_limits={API_PREFIX + artifacts.UPLOAD_PATH: artifacts.upload_body_limit(settings)},
-    )
-    app.add_middleware(BodyReadTimeout, timeout_seconds=settings.body_read_timeout_seconds)
-    app.add_middleware(RateLimitHeaders)
-    # Outermost (added last), so refusals by the body limits are counted too.
-    app.add_middleware(
-        RequestMetrics,
         counter=rt.metrics.http_requests_total,
         latency=rt.metrics.http_request_seconds,
+        access_log=settings.access_log,
     )
     for module in (auth, worker, tasks, nodes, admin, artifacts, events):
         app.include_router(module.router, prefix=API_PREFIX)

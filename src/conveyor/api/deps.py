@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from conveyor.api.edge import PRINCIPAL_KEY
 from conveyor.api.ratelimits import Limits
 from conveyor.domain.access import Principal
 from conveyor.domain.nodes import Node
@@ -69,6 +70,7 @@ def bearer_token(request: Request) -> str:
 
 async def get_caller(request: Request, services: ServicesDep) -> Caller:
     caller = await services.auth.authenticate(bearer_token(request))
+    request.scope["state"][PRINCIPAL_KEY] = caller.principal.id  # for the access log
     budget = "claim" if caller.node is not None else "api"
     await enforce_limit(request, services, caller.principal.id, budget)
     return caller
@@ -87,6 +89,7 @@ async def get_stream_caller(request: Request, services: ServicesDep) -> Caller:
     if ticket is None:
         return await get_caller(request, services)
     caller = await services.auth.authenticate_stream(ticket, request.path_params.get("task_id"))
+    request.scope["state"][PRINCIPAL_KEY] = caller.principal.id
     await enforce_limit(request, services, caller.principal.id, "api")
     return caller
 

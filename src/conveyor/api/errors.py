@@ -36,6 +36,14 @@ def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
     return {"error": body}
 
 
+def _with_request_id(request: Request, body: dict[str, Any]) -> dict[str, Any]:
+    """The edge's request id in the error, so a user's report finds the log lines."""
+    request_id = request.scope.get("state", {}).get("request_id")
+    if request_id is not None:
+        body["error"]["request_id"] = request_id
+    return body
+
+
 def retry_after_header(seconds: float) -> str:
     """Whole seconds, rounded up and at least one (the header takes no fractions)."""
     return str(max(1, int(seconds + 0.999)))
@@ -62,20 +70,22 @@ async def _conveyor_error(request: Request, exc: Exception) -> JSONResponse:
         headers["Retry-After"] = retry_after_header(exc.retry_after)
     if isinstance(exc, Unauthorized):
         headers["WWW-Authenticate"] = "Bearer"
-    return JSONResponse(exc.to_dict(), status_code=exc.status_code, headers=headers)
+    return JSONResponse(
+        _with_request_id(request, exc.to_dict()), status_code=exc.status_code, headers=headers
+    )
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     body = error_body("invalid_input", "the request is invalid", _field_details(exc))
-    return JSONResponse(body, status_code=400)
+    return JSONResponse(_with_request_id(request, body), status_code=400)
 
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     code = _HTTP_CODES.get(exc.status_code, "http_error")
     return JSONResponse(
-        error_body(code, str(exc.detail)),
+        _with_request_id(request, error_body(code, str(exc.detail))),
         status_code=exc.status_code,
         headers=getattr(exc, "headers", None),
     )
@@ -88,7 +98,7 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     # drops the connection: saying so lets a keep-alive client open a new one for
     # its next request instead of having that request reset.
     return JSONResponse(
-        error_body("internal_error", "internal error"),
+        _with_request_id(request, error_body("internal_error", "internal error")),
         status_code=500,
         headers={"Connection": "close"},
     )
@@ -110,6 +120,7 @@ ERROR_SCHEMA = {
                 "code": {"type": "string"},
                 "message": {"type": "string"},
                 "details": {},
+                "request_id": {"type": "string"},
             },
             "required": ["code", "message"],
         }

@@ -15,7 +15,6 @@ import time
 from dataclasses import dataclass
 
 from fastapi import Request
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from conveyor.errors import RateLimited
 from conveyor.observability.logging import get_logger
@@ -90,24 +89,3 @@ def header_values(applied: list[Applied]) -> list[tuple[bytes, bytes]]:
         (b"ratelimit-policy", ", ".join(policies).encode()),
         (b"ratelimit", ", ".join(states).encode()),
     ]
-
-
-class RateLimitHeaders:
-    """Adds the headers for the budgets a request was counted against."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                applied = scope.get("state", {}).get(STATE_KEY)
-                if applied:
-                    message["headers"] = [*message.get("headers", []), *header_values(applied)]
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
