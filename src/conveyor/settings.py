@@ -53,6 +53,10 @@ class Settings(BaseSettings):
     argon2_memory_kib: int = Field(default=19456, ge=1024)
     argon2_time_cost: int = Field(default=2, ge=1)
     argon2_parallelism: int = Field(default=1, ge=1)
+    # Who may create an account with POST /auth/register: anyone, nobody (admins
+    # create accounts), or whoever holds an invite code an admin made.
+    registration: Literal["open", "closed", "invite"] = "open"
+    invite_ttl_seconds: int = Field(default=7 * 86400, ge=60)
 
     lease_seconds: int = Field(default=300, ge=1, description="default lease of a claim")
     max_lease_seconds: int = Field(default=24 * 3600, ge=1)

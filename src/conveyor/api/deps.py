@@ -17,6 +17,7 @@ from conveyor.services.auth import AuthService, Caller
 from conveyor.services.nodes import NodeService
 from conveyor.services.runtime import Runtime
 from conveyor.services.tasks import TaskService
+from conveyor.services.users import UserAdminService
 from conveyor.services.worker import WorkerService
 
 
@@ -27,6 +28,7 @@ class Services:
     tasks: TaskService
     worker: WorkerService
     nodes: NodeService
+    users: UserAdminService
     limits: Limits
 
     @property
@@ -42,6 +44,7 @@ class Services:
             tasks=TaskService(rt),
             worker=WorkerService(rt),
             nodes=NodeService(rt),
+            users=UserAdminService(rt),
             limits=Limits(limiter, settings.rate_limit_presets(), settings.trusted_networks()),
         )
 

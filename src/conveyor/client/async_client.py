@@ -27,6 +27,7 @@ from conveyor.client.models import (
     Node,
     Progress,
     Task,
+    User,
 )
 from conveyor.client.retry import RETRY_STATUSES, RetryPolicy, retryable_exception
 
@@ -430,6 +431,33 @@ class AsyncClient:
         body = {"dead_for_seconds": dead_for_seconds}
         data = await self.request("POST", "/nodes/cleanup", json_body=body)
         return list(data["deleted"])
+
+    async def list_users(self, limit: int = 100, offset: int = 0) -> list[User]:
+        """Accounts (admins), oldest first."""
+        data = await self.request("GET", "/admin/users", params={"limit": limit, "offset": offset})
+        return [User.from_json(u) for u in data["users"]]
+
+    async def update_user(
+        self, user_id: str, *, disabled: bool | None = None, role: str | None = None
+    ) -> User:
+        """Disable or enable an account, or change its role; its tokens end at once."""
+        body = {k: v for k, v in {"disabled": disabled, "role": role}.items() if v is not None}
+        return User.from_json(
+            await self.request("PATCH", f"/admin/users/{user_id}", json_body=body)
+        )
+
+    async def reset_password(self, user_id: str, password: str | None = None) -> str | None:
+        """Set a password, or have one generated: returned (only) in that case."""
+        body = {"password": password} if password is not None else {}
+        path = f"/admin/users/{user_id}/reset-password"
+        data = await self.request("POST", path, json_body=body)
+        generated = data.get("password")
+        return str(generated) if generated is not None else None
+
+    async def create_invite(self, expires_in_seconds: int | None = None) -> JsonDict:
+        """An invite code for CONVEYOR_REGISTRATION=invite: ``{code, expires_at}``."""
+        body = {"expires_in_seconds": expires_in_seconds} if expires_in_seconds else {}
+        return dict(await self.request("POST", "/admin/invites", json_body=body))
 
     async def stats(self) -> JsonDict:
         result: JsonDict = await self.request("GET", "/admin/stats")

@@ -190,3 +190,24 @@ class Node:
             secret=data.get("node_secret"),
             raw=data,
         )
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    id: str
+    username: str
+    role: str
+    disabled: bool
+    created_at: datetime | None
+    raw: dict[str, Any] = field(repr=False, compare=False)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> User:
+        return cls(
+            id=data["user_id"],
+            username=data["username"],
+            role=data["role"],
+            disabled=bool(data.get("disabled")),
+            created_at=_time(data.get("created_at")),
+            raw=data,
+        )

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Coroutine, Iterator, Mapping, Sequenc
 from typing import Any, TypeVar
 
 from conveyor.client.async_client import AsyncClient, JsonDict
-from conveyor.client.models import ClaimResult, Event, Heartbeat, Node, Progress, Task
+from conveyor.client.models import ClaimResult, Event, Heartbeat, Node, Progress, Task, User
 from conveyor.client.retry import RetryPolicy
 
 T = TypeVar("T")
@@ -155,6 +155,20 @@ class Client:
 
     def list_nodes(self, **filters: str) -> list[Node]:
         return self._run(self.aio.list_nodes(**filters))
+
+    def list_users(self, limit: int = 100, offset: int = 0) -> list[User]:
+        return self._run(self.aio.list_users(limit, offset))
+
+    def update_user(
+        self, user_id: str, *, disabled: bool | None = None, role: str | None = None
+    ) -> User:
+        return self._run(self.aio.update_user(user_id, disabled=disabled, role=role))
+
+    def reset_password(self, user_id: str, password: str | None = None) -> str | None:
+        return self._run(self.aio.reset_password(user_id, password))
+
+    def create_invite(self, expires_in_seconds: int | None = None) -> JsonDict:
+        return self._run(self.aio.create_invite(expires_in_seconds))
 
     def update_node(self, node_id: str, **changes: Any) -> Node:
         return self._run(self.aio.update_node(node_id, **changes))

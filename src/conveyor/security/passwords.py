@@ -32,6 +32,13 @@ class SecretHasher:
         except (VerifyMismatchError, VerificationError, InvalidHashError):
             return False
 
+    def needs_rehash(self, hashed: str) -> bool:
+        """Whether a hash was made with other costs than today's settings."""
+        try:
+            return self._hasher.check_needs_rehash(hashed)
+        except InvalidHashError:
+            return True
+
     async def ahash(self, secret: str) -> str:
         return await asyncio.to_thread(self.hash, secret)
 

@@ -3,6 +3,7 @@ and turning a bearer token back into a principal on every request."""
 
 from __future__ import annotations
 
+import hashlib
 import re
 import uuid
 from dataclasses import dataclass
@@ -12,7 +13,7 @@ from typing import Any
 from conveyor.domain.access import Principal
 from conveyor.domain.nodes import Node
 from conveyor.domain.states import NodeStatus, Role
-from conveyor.errors import Conflict, InvalidInput, Unauthorized
+from conveyor.errors import Conflict, Forbidden, InvalidInput, Unauthorized
 from conveyor.security.tokens import LEEWAY_SECONDS, Claims
 from conveyor.services.credentials import Cached, node_key, user_key
 from conveyor.services.runtime import Runtime
@@ -49,7 +50,22 @@ class AuthService:
     def __init__(self, rt: Runtime) -> None:
         self.rt = rt
 
-    async def register(self, username: str, password: str, role: Role = Role.USER) -> User:
+    async def register(
+        self,
+        username: str,
+        password: str,
+        role: Role = Role.USER,
+        *,
+        invite_code: str | None = None,
+        by_operator: bool = False,
+    ) -> User:
+        """A new account. Self-service registration obeys ``CONVEYOR_REGISTRATION``;
+        accounts the operator creates (``by_operator``: the start-up admin) do not."""
+        mode = self.rt.settings.registration
+        if not by_operator and mode == "closed":
+            raise Forbidden("registration is closed; ask an admin for an account")
+        if not by_operator and mode == "invite" and not invite_code:
+            raise Forbidden("registration needs an invite code", code="invite_required")
         _check_credentials(username, password)
         user = User(
             id=str(uuid.uuid4()),
@@ -61,7 +77,14 @@ class AuthService:
             created_at=self.rt.clock.now(),
         )
         async with self.rt.db.write() as conn:
-            return await user_store.create_user(conn, user)
+            created = await user_store.create_user(conn, user)
+            if not by_operator and mode == "invite":
+                assert invite_code is not None
+                code = invite_hash(invite_code)
+                if not await user_store.use_invite(conn, code, user.id, user.created_at):
+                    # One answer for unknown, used and expired codes.
+                    raise Forbidden("this invite code is not valid", code="invite_invalid")
+            return created
 
     async def ensure_admin(self, username: str, password: str) -> User:
         """The first admin, from the environment at start-up; idempotent across restarts."""
@@ -69,7 +92,7 @@ class AuthService:
             existing = await user_store.get_user_by_name(conn, username)
         if existing is None:
             try:
-                return await self.register(username, password, Role.ADMIN)
+                return await self.register(username, password, Role.ADMIN, by_operator=True)
             except Conflict:
                 # Several replicas starting together race to create the admin;
                 # the losers find the winner's account.
@@ -96,7 +119,14 @@ class AuthService:
             raise Unauthorized("wrong username or password")
         if user.disabled:
             raise Unauthorized("this account is disabled")
+        # The moment the password is in hand is the only chance to re-hash it with
+        # the costs configured today (argon2 settings raised since it was set).
+        stronger = None
+        if self.rt.hasher.needs_rehash(user.password_hash):
+            stronger = await self.rt.hasher.ahash(password)
         async with self.rt.db.write() as conn:
+            if stronger is not None:
+                await user_store.rehash_password(conn, user.id, user.password_hash, stronger)
             return await self._issue_pair(conn, user, family_id=uuid.uuid4().hex)
 
     async def _issue_pair(self, conn: Connection, user: User, family_id: str) -> TokenPair:
@@ -271,12 +301,25 @@ def _check_credentials(username: str, password: str) -> None:
     problems = []
     if not USERNAME.match(username):
         problems.append({"field": "username", "message": "3-64 letters, digits or _.@-"})
-    if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
-        problems.append(
-            {"field": "password", "message": f"{MIN_PASSWORD} to {MAX_PASSWORD} characters"}
-        )
+    problems.extend(_password_problems(password))
     if problems:
         raise InvalidInput("invalid credentials", details=problems)
+
+
+def invite_hash(code: str) -> str:
+    """Invite codes carry 160 random bits: a fast hash keeps them safe at rest."""
+    return hashlib.sha256(code.encode()).hexdigest()
+
+
+def check_password(password: str) -> None:
+    if problems := _password_problems(password):
+        raise InvalidInput("invalid password", details=problems)
+
+
+def _password_problems(password: str) -> list[dict[str, str]]:
+    if MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
+        return []
+    return [{"field": "password", "message": f"{MIN_PASSWORD} to {MAX_PASSWORD} characters"}]
 
 
 async def _active_user(conn: Connection, user_id: str) -> User:

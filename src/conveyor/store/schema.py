@@ -45,6 +45,18 @@ users = Table(
     Column("created_at", UTCDateTime(), nullable=False),
 )
 
+# Registration invites (``CONVEYOR_REGISTRATION=invite``): only a code's SHA-256.
+invites = Table(
+    "invites",
+    metadata,
+    Column("code_hash", String(64), primary_key=True),
+    Column("created_by", String(36), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False),
+    Column("used_by", String(36)),
+    Column("used_at", UTCDateTime()),
+)
+
 refresh_tokens = Table(
     "refresh_tokens",
     metadata,

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from conveyor.domain.states import Role
 from conveyor.errors import Conflict
-from conveyor.store.schema import refresh_tokens, users
+from conveyor.store.schema import invites, refresh_tokens, users
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +96,67 @@ async def update_user(
 async def count_admins(conn: AsyncConnection) -> int:
     stmt = select(func.count()).select_from(users).where(users.c.role == Role.ADMIN.value)
     return int((await conn.execute(stmt)).scalar_one())
+
+
+async def lock_active_admins(conn: AsyncConnection) -> list[str]:
+    """The enabled admins' ids, row-locked on PostgreSQL: two admins demoting or
+    disabling each other at once must not leave none."""
+    stmt = select(users.c.id).where(users.c.role == Role.ADMIN.value, users.c.disabled.is_(False))
+    if conn.dialect.name == "postgresql":
+        stmt = stmt.with_for_update()
+    return [row.id for row in await conn.execute(stmt)]
+
+
+async def rehash_password(conn: AsyncConnection, user_id: str, old: str, new: str) -> bool:
+    """Store a stronger hash of the same password. Not a credential change: the
+    version stays, so the tokens just issued with it stay good. Only if the hash is
+    still the one verified (a concurrent password change wins)."""
+    stmt = (
+        update(users)
+        .where(users.c.id == user_id, users.c.password_hash == old)
+        .values(password_hash=new)
+    )
+    return bool((await conn.execute(stmt)).rowcount)
+
+
+@dataclass(frozen=True, slots=True)
+class Invite:
+    code_hash: str
+    created_by: str
+    created_at: datetime
+    expires_at: datetime
+    used_by: str | None
+    used_at: datetime | None
+
+
+async def create_invite(conn: AsyncConnection, invite: Invite) -> None:
+    await conn.execute(
+        insert(invites).values(
+            code_hash=invite.code_hash,
+            created_by=invite.created_by,
+            created_at=invite.created_at,
+            expires_at=invite.expires_at,
+        )
+    )
+
+
+async def use_invite(conn: AsyncConnection, code_hash: str, user_id: str, now: datetime) -> bool:
+    """Spend an invite for this account, once: a used or expired code changes nothing."""
+    stmt = (
+        update(invites)
+        .where(
+            invites.c.code_hash == code_hash,
+            invites.c.used_at.is_(None),
+            invites.c.expires_at > now,
+        )
+        .values(used_by=user_id, used_at=now)
+    )
+    return bool((await conn.execute(stmt)).rowcount)
+
+
+async def list_invites(conn: AsyncConnection, limit: int) -> list[Invite]:
+    stmt = select(invites).order_by(invites.c.created_at.desc()).limit(limit)
+    return [Invite(**dict(row)) for row in (await conn.execute(stmt)).mappings()]
 
 
 @dataclass(frozen=True, slots=True)

@@ -38,12 +38,11 @@ def _tokens(pair: TokenPair) -> TokenOut:
     )
 
 
-@router.post("/register", status_code=201, responses=error_responses(409))
+@router.post("/register", status_code=201, responses=error_responses(403, 409))
 async def register(body: RegisterIn, services: ServicesDep) -> UserOut:
-    user = await services.auth.register(body.username, body.password)
-    return UserOut(
-        user_id=user.id, username=user.username, role=user.role.value, disabled=user.disabled
-    )
+    """Open to all, closed, or by invite code (``CONVEYOR_REGISTRATION``)."""
+    user = await services.auth.register(body.username, body.password, invite_code=body.invite_code)
+    return UserOut.of(user)
 
 
 @router.post("/login")

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
 from pydantic import BaseModel, Field, StrictStr
 
 from conveyor.api.schemas.common import Strict, Text
 from conveyor.services.auth import MAX_PASSWORD, MIN_PASSWORD, USERNAME
+from conveyor.store.users import User
 
 Secret = Annotated[StrictStr, Field(min_length=1, max_length=1024)]
 
@@ -16,6 +18,8 @@ class RegisterIn(Strict):
     # The service's own rules, stated so that OpenAPI clients can check before sending.
     username: Annotated[StrictStr, Field(pattern=USERNAME.pattern)]
     password: Annotated[Text, Field(min_length=MIN_PASSWORD, max_length=MAX_PASSWORD)]
+    # Needed when CONVEYOR_REGISTRATION=invite.
+    invite_code: Annotated[Text, Field(min_length=1, max_length=128)] | None = None
 
 
 class LoginIn(Strict):
@@ -47,6 +51,17 @@ class UserOut(BaseModel):
     username: str
     role: str
     disabled: bool
+    created_at: datetime | None = None
+
+    @classmethod
+    def of(cls, user: User) -> UserOut:
+        return cls(
+            user_id=user.id,
+            username=user.username,
+            role=user.role.value,
+            disabled=user.disabled,
+            created_at=user.created_at,
+        )
 
 
 class StreamTicketOut(BaseModel):
