@@ -7,8 +7,10 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 
 from conveyor import __version__
+from conveyor.api import docs
 from conveyor.api.deps import Services
 from conveyor.api.edge import Edge
 from conveyor.api.errors import install_error_handlers
@@ -126,14 +128,19 @@ def create_app(
                 await services.limiter.close()
             await rt.db.dispose()
 
-    app = FastAPI(
+    # Swagger UI at /docs and ReDoc at /redoc from assets in the package, not a CDN:
+    # the docs must work on a machine with no way out.
+    app = FastAPIOffline(
         title="Conveyor",
         version=__version__,
         description="Distributed task processing: submit, claim, watch, finish.",
         lifespan=lifespan,
         docs_url="/docs",
+        redoc_url=None,
         openapi_url="/openapi.json",
+        static_url=docs.ASSETS_URL,
     )
+    docs.add_redoc(app)
     app.state.services = services
     app.state.duties = runner
     install_error_handlers(app)
