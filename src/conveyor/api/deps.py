@@ -14,8 +14,10 @@ from conveyor.errors import Forbidden, Unauthorized
 from conveyor.ratelimit.base import RateLimiter
 from conveyor.services.auth import AuthService, Caller
 from conveyor.services.nodes import NodeService
+from conveyor.services.payments import build_provider
 from conveyor.services.runtime import Runtime
 from conveyor.services.tasks import TaskService
+from conveyor.services.wallet import WalletService
 from conveyor.services.worker import WorkerService
 
 
@@ -27,6 +29,7 @@ class Services:
     worker: WorkerService
     nodes: NodeService
     limits: Limits
+    wallet: WalletService
 
     @property
     def limiter(self) -> RateLimiter | None:
@@ -42,6 +45,7 @@ class Services:
             worker=WorkerService(rt),
             nodes=NodeService(rt),
             limits=Limits(limiter, settings.rate_limit_presets(), settings.trusted_networks()),
+            wallet=WalletService(rt, build_provider(settings)),
         )
 
 
