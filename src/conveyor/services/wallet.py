@@ -132,7 +132,11 @@ class WalletService:
                 return "duplicate"
             result = await self._apply(unit.conn, event)
         log.info(
-            "payment event", provider=self._name, event=event.id, type=event.type, result=result
+            "payment event",
+            provider=self._name,
+            event_id=event.id,
+            event_type=event.type,
+            result=result,
         )
         return result
 
