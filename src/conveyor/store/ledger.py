@@ -366,7 +366,7 @@ def _require_reserved(reserved: int, amount: int) -> None:
 def _short(amount: int, available: int) -> PaymentRequired:
     shortfall = amount - available
     return PaymentRequired(
-        f"{amount} credits needed, {available} available",
+        f"{amount} credits needed, {available} available ({shortfall} short)",
         details={"required": amount, "available": available, "shortfall": shortfall},
     )
 
