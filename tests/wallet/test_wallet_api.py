@@ -89,7 +89,7 @@ async def test_withdraw_and_its_shortfall(api: Api) -> None:
     assert (await wallet(api, alice))["available"] == 70
 
 
-BAD_AMOUNTS = [1.0, "1", True, None, 0, -5, 2**63, 2**64, [], {"a": 1}, 1.5]
+BAD_AMOUNTS = [1.0, "1", True, None, 0, -5, 2**63 - 1023, 2**63, 2**64, [], {"a": 1}, 1.5]
 
 
 @pytest.mark.parametrize("amount", BAD_AMOUNTS, ids=repr)
@@ -134,12 +134,12 @@ async def test_history_pages_newest_first(api: Api) -> None:
     assert first["details"]["provider"] == "sandbox"
 
 
-@pytest.mark.parametrize("cursor", ["nope", "W10", "WyJ4Il0", "WzBd", "Wy0xXQ", "WzEuNV0"])
+@pytest.mark.parametrize("cursor", ["nope", "0", "-1", "1.5", "1e5", "01", "1" * 19, " 1"])
 async def test_a_bad_cursor_is_400(api: Api, cursor: str) -> None:
     alice = await user(api)
     r = await api.http.get("/wallet/transactions", headers=alice, params={"cursor": cursor})
     assert r.status_code == 400, r.text
-    assert r.json()["error"]["details"] == [{"field": "cursor"}]
+    assert r.json()["error"]["details"][0]["field"].endswith("cursor")
 
 
 async def test_users_see_only_their_own_wallet(api: Api) -> None:

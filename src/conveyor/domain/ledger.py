@@ -15,6 +15,12 @@ from typing import Any
 
 # A signed 64-bit column holds every balance; an amount beyond it is refused at the edge.
 MAX_AMOUNT = 2**63 - 1
+# What an API schema can promise: FastAPI writes OpenAPI bounds as floats, and this
+# is the largest float below 2^63, so the document's maximum is exactly the server's.
+MAX_API_AMOUNT = 2**63 - 1024
+# A history cursor is a transaction id, 1 to 10^18 - 1 (far below 2^63): every string
+# the pattern allows is a valid cursor, so the API can state it exactly.
+CURSOR_PATTERN = r"^[1-9][0-9]{0,17}$"
 PLATFORM_ACCOUNT = "platform"
 # Where deposits come from and withdrawals go: the one account allowed below zero
 # (its negative balance is what users hold in total, minus what the platform earned).
