@@ -1,6 +1,6 @@
 """Wallet request and response models. Amounts are whole credits: strict integers,
 so ``1.0``, ``"1"`` and ``true`` are refused, as are zero, negatives and anything
-past ``MAX_API_AMOUNT`` (2^63 - 1024, see domain/ledger.py)."""
+past ``MAX_API_AMOUNT`` (10^18, see domain/ledger.py)."""
 
 from __future__ import annotations
 
