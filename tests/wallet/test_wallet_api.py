@@ -3,6 +3,7 @@ balances, deposits, withdrawals, history, idempotency, bad input and ownership."
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
@@ -190,3 +191,28 @@ async def test_no_token_is_401(api: Api) -> None:
 async def test_the_sandbox_takes_no_webhooks(api: Api) -> None:
     r = await api.http.post("/wallet/stripe/webhook", content=b"{}")
     assert r.status_code == 404
+
+
+async def test_concurrent_repeats_of_one_key_credit_once(api: Api) -> None:
+    alice = await user(api)
+    answers = await asyncio.gather(*(deposit(api, alice, 10, key="same") for _ in range(12)))
+    # The first request's twins either replay its answer or, still racing it, are told
+    # 409 "in flight" (safe to retry); none credits again.
+    assert {r.status_code for r in answers} <= {201, 409}
+    bodies = {r.json()["payment_id"] for r in answers if r.status_code == 201}
+    assert len(bodies) == 1
+    assert (await wallet(api, alice))["available"] == 10
+    assert len(await ledger_rows(api, alice)) == 1
+
+
+async def test_concurrent_withdrawals_never_overdraw(api: Api) -> None:
+    alice = await user(api)
+    assert (await deposit(api, alice, 50)).status_code == 201
+
+    async def take() -> int:
+        r = await api.http.post("/wallet/withdraw", json={"amount": 10}, headers=alice)
+        return r.status_code
+
+    codes = await asyncio.gather(*(take() for _ in range(12)))
+    assert sorted(codes) == [201] * 5 + [402] * 7
+    assert (await wallet(api, alice))["available"] == 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 import typer
@@ -63,10 +64,7 @@ def deposit(
     amount: Amount, key: Key = None, server: Server = None, as_json: AsJson = False
 ) -> None:
     """Add credits (the sandbox at once; Stripe once its checkout page is paid)."""
-    payment = with_client(
-        server, as_json, lambda client: client.deposit(amount, idempotency_key=key)
-    )
-    _show_payment(payment, as_json)
+    _move(AsyncClient.deposit, amount, key, server, as_json)
 
 
 @app.command("withdraw")
@@ -74,9 +72,17 @@ def withdraw(
     amount: Amount, key: Key = None, server: Server = None, as_json: AsJson = False
 ) -> None:
     """Pay credits out, earnings first; exits 9 with the shortfall when short."""
-    payment = with_client(
-        server, as_json, lambda client: client.withdraw(amount, idempotency_key=key)
-    )
+    _move(AsyncClient.withdraw, amount, key, server, as_json)
+
+
+def _move(
+    call: Callable[..., Awaitable[Payment]],
+    amount: int,
+    key: str | None,
+    server: str | None,
+    as_json: bool,
+) -> None:
+    payment = with_client(server, as_json, lambda client: call(client, amount, idempotency_key=key))
     _show_payment(payment, as_json)
 
 

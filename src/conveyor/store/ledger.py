@@ -61,17 +61,7 @@ CURSOR = re.compile(CURSOR_PATTERN)
 
 async def reserve(conn: AsyncConnection, *, user_id: str, amount: int, ref: str) -> None:
     """Move ``amount`` from the user's available balance to its reserved one (a job's budget)."""
-    check_amount(amount)
-    await _refuse_used(conn, TransactionKind.RESERVE, ref)
-    held = await _lock(conn, [user_account(user_id, AVAILABLE), user_account(user_id, RESERVED)])
-    available = held[user_account(user_id, AVAILABLE)]
-    if available < amount:
-        raise _short(amount, available)
-    postings = [
-        (user_account(user_id, AVAILABLE), -amount),
-        (user_account(user_id, RESERVED), amount),
-    ]
-    await _post(conn, TransactionKind.RESERVE, ref, postings)
+    await _between(conn, TransactionKind.RESERVE, ref, user_id, AVAILABLE, RESERVED, amount)
 
 
 async def settle(
@@ -91,7 +81,8 @@ async def settle(
     source = user_account(customer_id, RESERVED)
     earner = user_account(earner_id, EARNED) if earner_id is not None else PLATFORM_ACCOUNT
     held = await _lock(conn, [source, earner, PLATFORM_ACCOUNT])
-    _require_reserved(held[source], amount)
+    if held[source] < amount:
+        raise _overdrawn(amount, held[source])
     postings: list[Posting] = [(source, -amount)]
     if earner == PLATFORM_ACCOUNT:
         postings.append((PLATFORM_ACCOUNT, amount))
@@ -105,15 +96,27 @@ async def settle(
 
 async def release(conn: AsyncConnection, *, user_id: str, amount: int, ref: str) -> None:
     """Give a reservation back to the available balance (a failed chunk, a cancellation)."""
+    await _between(conn, TransactionKind.RELEASE, ref, user_id, RESERVED, AVAILABLE, amount)
+
+
+async def _between(
+    conn: AsyncConnection,
+    kind: TransactionKind,
+    ref: str,
+    user_id: str,
+    source: AccountKind,
+    target: AccountKind,
+    amount: int,
+) -> None:
+    """Move credits between two of one user's accounts; short of them is a 402 when
+    spending the available balance and a caller's bug (409) when it is a reservation."""
     check_amount(amount)
-    await _refuse_used(conn, TransactionKind.RELEASE, ref)
-    held = await _lock(conn, [user_account(user_id, AVAILABLE), user_account(user_id, RESERVED)])
-    _require_reserved(held[user_account(user_id, RESERVED)], amount)
-    postings = [
-        (user_account(user_id, RESERVED), -amount),
-        (user_account(user_id, AVAILABLE), amount),
-    ]
-    await _post(conn, TransactionKind.RELEASE, ref, postings)
+    await _refuse_used(conn, kind, ref)
+    src, dst = user_account(user_id, source), user_account(user_id, target)
+    held = await _lock(conn, [src, dst])
+    if held[src] < amount:
+        raise _short(amount, held[src]) if source is AVAILABLE else _overdrawn(amount, held[src])
+    await _post(conn, kind, ref, [(src, -amount), (dst, amount)])
 
 
 async def deposit(
@@ -354,14 +357,13 @@ def _used_conflict(kind: TransactionKind, ref: str) -> Conflict:
     )
 
 
-def _require_reserved(reserved: int, amount: int) -> None:
-    if reserved < amount:
-        # The caller's own bookkeeping is off: paying or releasing more than it reserved.
-        raise Conflict(
-            "not that much is reserved",
-            code="ledger_overdrawn",
-            details={"required": amount, "reserved": reserved},
-        )
+def _overdrawn(amount: int, reserved: int) -> Conflict:
+    # The caller's own bookkeeping is off: paying or releasing more than it reserved.
+    return Conflict(
+        "not that much is reserved",
+        code="ledger_overdrawn",
+        details={"required": amount, "reserved": reserved},
+    )
 
 
 def _short(amount: int, available: int) -> PaymentRequired:
