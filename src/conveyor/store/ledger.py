@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import case, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -281,19 +281,22 @@ async def _post(
         # A concurrent transaction used the ref between our check and this insert.
         raise _used_conflict(kind, ref) from exc
     transaction_id = int(result.scalar_one())
+    # One statement each for the entries and the balances: a chunk's payment rides in
+    # its completion's transaction, so every round trip here is one per chunk.
     await conn.execute(
-        ledger_entries.insert(),
-        [
-            {"transaction_id": transaction_id, "account_id": account, "amount": amount}
-            for account, amount in postings
-        ],
-    )
-    for account, amount in postings:
-        await conn.execute(
-            update(ledger_accounts)
-            .where(ledger_accounts.c.id == account)
-            .values(balance=ledger_accounts.c.balance + amount)
+        ledger_entries.insert().values(
+            [
+                {"transaction_id": transaction_id, "account_id": account, "amount": amount}
+                for account, amount in postings
+            ]
         )
+    )
+    change = case(dict(postings), value=ledger_accounts.c.id, else_=0)
+    await conn.execute(
+        update(ledger_accounts)
+        .where(ledger_accounts.c.id.in_([account for account, _ in postings]))
+        .values(balance=ledger_accounts.c.balance + change)
+    )
     return transaction_id
 
 
