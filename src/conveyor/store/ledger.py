@@ -44,14 +44,20 @@ from conveyor.errors import Conflict, InvalidInput, PaymentRequired
 from conveyor.store.schema import ledger_accounts, ledger_entries, ledger_transactions
 
 __all__ = [
+    "Audit",
     "Balances",
     "Settlement",
+    "audit",
     "balances",
+    "decode_cursor",
     "deposit",
+    "encode_cursor",
     "grant_initial",
+    "list_movements",
     "release",
     "reserve",
     "settle",
+    "was_used",
     "withdraw",
 ]
 
