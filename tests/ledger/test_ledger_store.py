@@ -25,6 +25,22 @@ async def fund(db: Database, user: str, amount: int) -> None:
         await ledger.deposit(conn, user_id=user, amount=amount, ref=f"fund:{uuid.uuid4()}")
 
 
+async def budget(db: Database, customer: str, amount: int) -> None:
+    """A customer funded with ``amount`` and all of it reserved for job 1."""
+    await fund(db, customer, amount)
+    async with db.write() as conn:
+        await ledger.reserve(conn, user_id=customer, amount=amount, ref="job:1")
+
+
+async def pay(
+    db: Database, customer: str, earner: str | None, amount: int, fee: int, ref: str
+) -> Settlement:
+    async with db.write() as conn:
+        return await ledger.settle(
+            conn, customer_id=customer, earner_id=earner, amount=amount, fee_percent=fee, ref=ref
+        )
+
+
 async def wallet(db: Database, user: str) -> Balances:
     async with db.read() as conn:
         return await ledger.balances(conn, user)
@@ -86,12 +102,8 @@ async def test_a_ref_moves_money_once_per_kind(db: Database) -> None:
 
 async def test_settle_pays_the_earner_and_floors_the_platform_fee(db: Database) -> None:
     customer, earner = new_user(), new_user()
-    await fund(db, customer, 100)
-    async with db.write() as conn:
-        await ledger.reserve(conn, user_id=customer, amount=100, ref="job:1")
-        paid = await ledger.settle(
-            conn, customer_id=customer, earner_id=earner, amount=33, fee_percent=10, ref="chunk:a"
-        )
+    await budget(db, customer, 100)
+    paid = await pay(db, customer, earner, 33, 10, "chunk:a")
     # 10 % of 33 is 3.3: the platform gets 3, the earner 30; nothing made or lost.
     assert paid == Settlement(earned=30, fee=3)
     assert await wallet(db, customer) == Balances(0, 67, 0)
@@ -108,27 +120,17 @@ async def test_settle_pays_the_earner_and_floors_the_platform_fee(db: Database) 
 
 async def test_settle_without_an_owner_pays_the_platform_all(db: Database) -> None:
     customer = new_user()
-    await fund(db, customer, 50)
-    async with db.write() as conn:
-        await ledger.reserve(conn, user_id=customer, amount=50, ref="job:1")
-        paid = await ledger.settle(
-            conn, customer_id=customer, earner_id=None, amount=50, fee_percent=10, ref="chunk:a"
-        )
+    await budget(db, customer, 50)
+    paid = await pay(db, customer, None, 50, 10, "chunk:a")
     assert paid == Settlement(earned=0, fee=50)
     await assert_sound(db)
 
 
 async def test_a_fee_of_zero_or_all_still_balances(db: Database) -> None:
     customer, earner = new_user(), new_user()
-    await fund(db, customer, 20)
-    async with db.write() as conn:
-        await ledger.reserve(conn, user_id=customer, amount=20, ref="job:1")
-        none = await ledger.settle(
-            conn, customer_id=customer, earner_id=earner, amount=10, fee_percent=0, ref="c1"
-        )
-        full = await ledger.settle(
-            conn, customer_id=customer, earner_id=earner, amount=10, fee_percent=100, ref="c2"
-        )
+    await budget(db, customer, 20)
+    none = await pay(db, customer, earner, 10, 0, "c1")
+    full = await pay(db, customer, earner, 10, 100, "c2")
     assert (none, full) == (Settlement(10, 0), Settlement(0, 10))
     assert await wallet(db, earner) == Balances(0, 0, 10)
     await assert_sound(db)
@@ -136,22 +138,10 @@ async def test_a_fee_of_zero_or_all_still_balances(db: Database) -> None:
 
 async def test_a_duplicate_settle_pays_once(db: Database) -> None:
     customer, earner = new_user(), new_user()
-    await fund(db, customer, 20)
-    async with db.write() as conn:
-        await ledger.reserve(conn, user_id=customer, amount=20, ref="job:1")
-        await ledger.settle(
-            conn, customer_id=customer, earner_id=earner, amount=10, fee_percent=5, ref="chunk:a"
-        )
+    await budget(db, customer, 20)
+    await pay(db, customer, earner, 10, 5, "chunk:a")
     with pytest.raises(Conflict):
-        async with db.write() as conn:
-            await ledger.settle(
-                conn,
-                customer_id=customer,
-                earner_id=earner,
-                amount=10,
-                fee_percent=5,
-                ref="chunk:a",
-            )
+        await pay(db, customer, earner, 10, 5, "chunk:a")
     assert await wallet(db, customer) == Balances(0, 10, 0)
     assert await wallet(db, earner) == Balances(0, 0, 10)
 
