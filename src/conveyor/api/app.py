@@ -14,7 +14,18 @@ from conveyor.api import docs
 from conveyor.api.deps import Services
 from conveyor.api.edge import Edge
 from conveyor.api.errors import install_error_handlers
-from conveyor.api.routes import admin, artifacts, auth, events, nodes, ops, tasks, users, worker
+from conveyor.api.routes import (
+    admin,
+    artifacts,
+    auth,
+    events,
+    nodes,
+    ops,
+    tasks,
+    users,
+    wallet,
+    worker,
+)
 from conveyor.clock import Clock, SystemClock
 from conveyor.dashboard import routes as dashboard
 from conveyor.duties.base import DutyRunner
@@ -153,7 +164,7 @@ def create_app(
         latency=rt.metrics.http_request_seconds,
         access_log=settings.access_log,
     )
-    for module in (auth, worker, tasks, nodes, admin, users, artifacts, events):
+    for module in (auth, worker, tasks, nodes, admin, users, artifacts, events, wallet):
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(ops.router)
     app.include_router(dashboard.router)

@@ -15,9 +15,11 @@ from conveyor.errors import Forbidden, Unauthorized
 from conveyor.ratelimit.base import RateLimiter
 from conveyor.services.auth import AuthService, Caller
 from conveyor.services.nodes import NodeService
+from conveyor.services.payments import build_provider
 from conveyor.services.runtime import Runtime
 from conveyor.services.tasks import TaskService
 from conveyor.services.users import UserAdminService
+from conveyor.services.wallet import WalletService
 from conveyor.services.worker import WorkerService
 
 
@@ -30,6 +32,7 @@ class Services:
     nodes: NodeService
     users: UserAdminService
     limits: Limits
+    wallet: WalletService
 
     @property
     def limiter(self) -> RateLimiter | None:
@@ -46,6 +49,7 @@ class Services:
             nodes=NodeService(rt),
             users=UserAdminService(rt),
             limits=Limits(limiter, settings.rate_limit_presets(), settings.trusted_networks()),
+            wallet=WalletService(rt, build_provider(settings)),
         )
 
 

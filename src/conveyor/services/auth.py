@@ -17,6 +17,7 @@ from conveyor.errors import Conflict, Forbidden, InvalidInput, Unauthorized
 from conveyor.security.tokens import LEEWAY_SECONDS, Claims
 from conveyor.services.credentials import Cached, node_key, user_key
 from conveyor.services.runtime import Runtime
+from conveyor.store import ledger
 from conveyor.store import nodes as node_store
 from conveyor.store import tickets as ticket_store
 from conveyor.store import users as user_store
@@ -84,6 +85,10 @@ class AuthService:
                 if not await user_store.use_invite(conn, code, user.id, user.created_at):
                     # One answer for unknown, used and expired codes.
                     raise Forbidden("this invite code is not valid", code="invite_invalid")
+            starting = self.rt.settings.wallet_initial_credits
+            if starting and role is Role.USER:
+                # In the registration's transaction: a user exists with its grant or not at all.
+                await ledger.grant_initial(conn, user_id=user.id, amount=starting)
             return created
 
     async def ensure_admin(self, username: str, password: str) -> User:
