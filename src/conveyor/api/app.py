@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from conveyor import __version__
+from conveyor.api import compat
 from conveyor.api.body_timeout import BodyReadTimeout
 from conveyor.api.deps import Services
 from conveyor.api.errors import install_error_handlers
@@ -147,6 +148,7 @@ def create_app(
     )
     app.add_middleware(BodyReadTimeout, timeout_seconds=settings.body_read_timeout_seconds)
     app.add_middleware(RateLimitHeaders)
+    compat.add_cors(app, settings)
     # Outermost (added last), so refusals by the body limits are counted too.
     app.add_middleware(
         RequestMetrics,
@@ -155,6 +157,7 @@ def create_app(
     )
     for module in (auth, worker, tasks, nodes, admin, artifacts, events):
         app.include_router(module.router, prefix=API_PREFIX)
+    compat.include_profiles(app, settings, API_PREFIX)
     app.include_router(ops.router)
     app.include_router(dashboard.router)
     return app
