@@ -431,6 +431,11 @@ class AsyncClient:
         data = await self.request("POST", "/nodes/cleanup", json_body=body)
         return list(data["deleted"])
 
+    async def import_nodes(self, nodes: list[JsonDict]) -> list[JsonDict]:
+        """Create pull nodes with the secrets given (``{node_id, node_secret, is_active?}``)."""
+        data = await self.request("POST", "/nodes/import", json_body={"nodes": nodes})
+        return list(data["nodes"])
+
     async def stats(self) -> JsonDict:
         result: JsonDict = await self.request("GET", "/admin/stats")
         return result
