@@ -61,7 +61,8 @@ async def api_key(request: Request, services: ServicesDep) -> None:
         or not hmac.compare_digest(given.encode(), configured.get_secret_value().encode())
     ):
         raise Unauthorized("a valid API key is required (X-API-Key or Authorization: Bearer)")
-    await enforce_limit(request, services, OWNER.id, "api")
+    # Per client address: the one key stands for every worker of a fleet.
+    await enforce_limit(request, services, f"{OWNER.id}:{services.limits.client(request)}", "api")
 
 
 router = APIRouter(
