@@ -21,9 +21,6 @@ ALIASES: dict[str, str] = {
     "REPORT_GENERATE": "report_generate",
     # An export is a report of the caller's data: the same CSV/JSON file handler.
     "DATA_EXPORT": "report_generate",
-    # seed 000's and 002's spellings
-    "notification": "notification_send",
-    "email": "email_send",
 }
 
 # Types a seed documents that no built-in handler runs: a clear 400 beats a task
