@@ -26,37 +26,42 @@ async def _fleet(api: Api) -> None:
     assert again.status_code == 409
 
 
+async def _admin(seed: httpx.AsyncClient) -> dict[str, str]:
+    r = await seed.post("/auth/admin/login", json={"username": ADMIN[0], "password": ADMIN[1]})
+    assert r.status_code == 200, r.text
+    assert set(r.json()) == {"token"}
+    return {"Authorization": f"Bearer {r.json()['token']}"}
+
+
+async def _create(
+    seed: httpx.AsyncClient, admin: dict[str, str], task_type: str, node: str, **details: str
+) -> str:
+    body = {"task_type": task_type, "task_details": details, "assigned_node_id": node}
+    r = await seed.post("/tasks", json=body, headers=admin)
+    assert r.status_code == 201, r.text
+    assert set(r.json()) == {"task_id"}
+    return str(r.json()["task_id"])
+
+
+async def _workers(api: Api) -> tuple[Seed000Worker, Seed000Worker]:
+    worker_a = Seed000Worker(api.base_url, "nodeA", "secret-for-node-a")
+    worker_b = Seed000Worker(api.base_url, "nodeB", "secret-for-node-b")
+    await worker_a.login()
+    await worker_b.login()
+    return worker_a, worker_b
+
+
 async def test_seed000_readme_flow_and_worker_loop(compat: Api) -> None:
     await _fleet(compat)
     seed = httpx.AsyncClient(base_url=compat.base_url)
-    r = await seed.post("/auth/admin/login", json={"username": ADMIN[0], "password": ADMIN[1]})
-    assert r.status_code == 200, r.text
-    admin = {"Authorization": f"Bearer {r.json()['token']}"}
+    admin = await _admin(seed)
 
-    created = {}
-    for task_type, details in [
-        ("email_send", {"to": "a@example.com"}),
-        ("mystery_type", {}),
-    ]:
-        r = await seed.post(
-            "/tasks",
-            json={"task_type": task_type, "task_details": details, "assigned_node_id": "nodeA"},
-            headers=admin,
-        )
-        assert r.status_code == 201, r.text
-        assert set(r.json()) == {"task_id"}
-        created[task_type] = r.json()["task_id"]
-    r = await seed.post(
-        "/tasks",
-        json={"task_type": "report_generate", "task_details": {}, "assigned_node_id": "nodeB"},
-        headers=admin,
-    )
-    for_b = r.json()["task_id"]
-
-    worker_a = Seed000Worker(compat.base_url, "nodeA", "secret-for-node-a")
-    worker_b = Seed000Worker(compat.base_url, "nodeB", "secret-for-node-b")
-    await worker_a.login()
-    await worker_b.login()
+    created = {
+        "email_send": await _create(seed, admin, "email_send", "nodeA", to="a@example.com"),
+        "mystery_type": await _create(seed, admin, "mystery_type", "nodeA"),
+    }
+    for_b = await _create(seed, admin, "report_generate", "nodeB")
+    worker_a, worker_b = await _workers(compat)
     # The lock itself: what one poll returns is in_progress with a 5-minute timeout.
     tasks = await worker_a.get_assigned_tasks()
     assert {t["task_id"] for t in tasks} == set(created.values())
@@ -106,18 +111,9 @@ async def test_seed000_readme_flow_and_worker_loop(compat: Api) -> None:
 async def test_seed000_reassign_and_error_codes(compat: Api) -> None:
     await _fleet(compat)
     seed = httpx.AsyncClient(base_url=compat.base_url)
-    r = await seed.post("/auth/admin/login", json={"username": ADMIN[0], "password": ADMIN[1]})
-    admin = {"Authorization": f"Bearer {r.json()['token']}"}
-    r = await seed.post(
-        "/tasks",
-        json={"task_type": "notification_send", "task_details": {}, "assigned_node_id": "nodeA"},
-        headers=admin,
-    )
-    task_id = r.json()["task_id"]
-    worker_a = Seed000Worker(compat.base_url, "nodeA", "secret-for-node-a")
-    worker_b = Seed000Worker(compat.base_url, "nodeB", "secret-for-node-b")
-    await worker_a.login()
-    await worker_b.login()
+    admin = await _admin(seed)
+    task_id = await _create(seed, admin, "notification_send", "nodeA")
+    worker_a, worker_b = await _workers(compat)
     (locked,) = await worker_a.get_assigned_tasks()
 
     # Failover: the admin moves the task to nodeB; nodeA's version is dead.
