@@ -125,6 +125,16 @@ class Settings(BaseSettings):
     stripe_currency: str = Field(default="usd", pattern=r"^[a-z]{3}$")
     stripe_success_url: str = "http://localhost:8000/dashboard?deposit=done"
     stripe_cancel_url: str = "http://localhost:8000/dashboard?deposit=cancelled"
+    # Seed-compatible API profiles (docs/compat.md): comma-separated seed numbers
+    # ("000,002,003,004"); none by default. 003 and 004 both own /api/v1/tasks, as
+    # we do, so they are mounted under a prefix of their own.
+    compat_profiles: str = ""
+    compat_003_prefix: str = "/compat/003"
+    compat_004_prefix: str = "/compat/004"
+    # Seed 004 has no authentication; its profile takes this key (X-API-Key or bearer).
+    compat_004_api_key: SecretStr | None = None
+    # Browser origins allowed by CORS, comma-separated; none by default.
+    cors_origins: str = ""
 
     db_pool_size: int = Field(default=10, ge=1)
     log_level: str = "INFO"
@@ -158,6 +168,12 @@ class Settings(BaseSettings):
 
     def trusted_networks(self) -> tuple[Network, ...]:
         return parse_networks(self.trusted_proxies)
+
+    def compat_profile_set(self) -> frozenset[str]:
+        return frozenset(p.strip() for p in self.compat_profiles.split(",") if p.strip())
+
+    def cors_origin_list(self) -> list[str]:
+        return [o.strip() for o in self.cors_origins.split(",") if o.strip()]
 
     @model_validator(mode="after")
     def _fill_defaults(self) -> Settings:

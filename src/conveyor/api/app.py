@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 
 from conveyor import __version__
-from conveyor.api import docs
+from conveyor.api import compat, docs
 from conveyor.api.deps import Services
 from conveyor.api.edge import Edge
 from conveyor.api.errors import install_error_handlers
@@ -155,6 +155,8 @@ def create_app(
     app.state.services = services
     app.state.duties = runner
     install_error_handlers(app)
+    compat.add_cors(app, settings)
+    # Outermost (added last): refusals, CORS preflights and all are counted and logged.
     app.add_middleware(
         Edge,
         max_body_bytes=settings.max_body_bytes,
@@ -166,6 +168,7 @@ def create_app(
     )
     for module in (auth, worker, tasks, nodes, admin, users, artifacts, events, wallet):
         app.include_router(module.router, prefix=API_PREFIX)
+    compat.include_profiles(app, settings, API_PREFIX)
     app.include_router(ops.router)
     app.include_router(dashboard.router)
     return app

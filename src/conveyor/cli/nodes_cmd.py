@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import csv
+import json
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 
@@ -131,3 +134,42 @@ def cleanup(
         output.emit_json({"deleted": deleted})
     else:
         output.console.print(f"removed {len(deleted)} dead node(s): {' '.join(deleted) or '-'}")
+
+
+def _read_fleet(path: Path) -> list[dict[str, Any]]:
+    """JSON (a list, or ``{"nodes": [...]}``) or CSV with a ``node_id,node_secret`` header."""
+    text = path.read_text()
+    if path.suffix.lower() == ".csv":
+        rows = list(csv.DictReader(text.splitlines()))
+        return [
+            {
+                "node_id": row["node_id"],
+                "node_secret": row["node_secret"],
+                "is_active": row.get("is_active", "true").strip().lower()
+                not in ("false", "f", "0"),
+            }
+            for row in rows
+        ]
+    data = json.loads(text)
+    nodes = data["nodes"] if isinstance(data, dict) else data
+    return [dict(n) for n in nodes]
+
+
+@app.command("import")
+def import_nodes(
+    path: Annotated[Path, typer.Argument(help="JSON or CSV: node_id, node_secret, is_active")],
+    server: Server = None,
+    as_json: AsJson = False,
+) -> None:
+    """Create nodes with the secrets they already have (seed 000's nodes table); all or none."""
+    try:
+        fleet = _read_fleet(path)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        output.fail(f"cannot read {path}: {exc}", output.USAGE, as_json, "invalid_input")
+    created = with_client(server, as_json, lambda c: c.import_nodes(fleet))
+    if as_json:
+        output.emit_json({"nodes": created})
+    else:
+        output.console.print(
+            f"imported {len(created)} node(s): {' '.join(n['node_id'] for n in created)}"
+        )

@@ -35,6 +35,11 @@ class AdminCalls(Requester):
         data = await self.request("POST", "/nodes/cleanup", json_body=body)
         return list(data["deleted"])
 
+    async def import_nodes(self, nodes: list[JsonDict]) -> list[JsonDict]:
+        """Create pull nodes with the secrets given (``{node_id, node_secret, is_active?}``)."""
+        data = await self.request("POST", "/nodes/import", json_body={"nodes": nodes})
+        return list(data["nodes"])
+
     async def list_users(self, limit: int = 100, offset: int = 0) -> list[User]:
         """Accounts (admins), oldest first."""
         data = await self.request("GET", "/admin/users", params={"limit": limit, "offset": offset})

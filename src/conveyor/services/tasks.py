@@ -10,6 +10,7 @@ from typing import Any
 
 from conveyor.domain.access import Principal, can_manage_task, can_pin_to_nodes, can_view_task
 from conveyor.domain.states import RETRYABLE_STATUSES, Role, TaskStatus
+from conveyor.domain.task_types import canonical_task_type
 from conveyor.domain.tasks import Attempt, NewTask, Progress, Task
 from conveyor.domain.transitions import Command, Event, conflict, decide
 from conveyor.errors import Forbidden, NotFound
@@ -73,7 +74,8 @@ class TaskService:
         run_at = spec.run_at or now + timedelta(seconds=spec.delay_seconds)
         return NewTask(
             id=spec.task_id or str(uuid.uuid4()),
-            task_type=spec.task_type,
+            # Seed spellings (``send_email``) become the built-in type they name.
+            task_type=canonical_task_type(spec.task_type),
             params=spec.params,
             metadata=spec.metadata,
             owner_id=who.id,

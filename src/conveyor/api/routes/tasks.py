@@ -26,6 +26,7 @@ from conveyor.domain.tasks import Task
 from conveyor.domain.validation import INT64_MAX
 from conveyor.errors import InvalidInput
 from conveyor.services.idempotency import IdempotencyRequest, request_hash
+from conveyor.services.serving import waiting_for_worker
 from conveyor.store.tasks import TaskFilter
 
 router = APIRouter(
@@ -109,7 +110,9 @@ async def list_tasks(
 async def get_task(task_id: str, who: AnyPrincipal, services: ServicesDep) -> TaskOut:
     """The task with its attempt history (every ended run: node, times, outcome, error)."""
     task, attempts = await services.tasks.get_with_attempts(who, task_id)
-    return TaskOut.of(task, attempts)
+    out = TaskOut.of(task, attempts)
+    out.waiting_for_worker = await waiting_for_worker(services.rt, task)
+    return out
 
 
 @router.get("/{task_id}/progress")

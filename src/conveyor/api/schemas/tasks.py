@@ -125,6 +125,11 @@ class TaskOut(BaseModel):
     attempt_history: list[AttemptOut] | None = Field(
         None, description="every ended run, oldest first; only in GET /tasks/{task_id}"
     )
+    waiting_for_worker: str | None = Field(
+        None,
+        description="only in GET /tasks/{task_id}: why a pending task has no live node "
+        "that could run it (its type, labels or pin); null when one could",
+    )
 
     @classmethod
     def of(cls, task: Task, attempts: list[Attempt] | None = None) -> TaskOut:

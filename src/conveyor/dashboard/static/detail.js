@@ -40,9 +40,19 @@ function renderFacts(task) {
   renderOutcome(task.status, task.result, task.error);
 }
 
+// Only the single read says why a pending task waits; once it moves on, the reason is gone.
+function renderWaiting(task) {
+  const reason = task.status === "pending" ? task.waiting_for_worker : null;
+  $("detail-waiting").textContent = reason || "";
+  show($("detail-waiting"), Boolean(reason));
+}
+
 // The table learnt something new about a task: show it if it is the open one.
 export function taskChanged(task) {
-  if (current && current.id === task.task_id) renderFacts(task);
+  if (current && current.id === task.task_id) {
+    renderFacts(task);
+    if (task.status !== "pending") renderWaiting(task);
+  }
 }
 
 function setStreamState(text) {
@@ -76,6 +86,7 @@ export async function openDetail(taskId) {
     const task = await api("GET", `/tasks/${encodeURIComponent(taskId)}`);
     if (current !== detail) return;
     renderFacts(task);
+    renderWaiting(task);
     // Keyboard and screen-reader users land on what they just opened.
     $("detail-title").focus();
     await connect(detail);
@@ -140,6 +151,7 @@ function onStatus(detail, event) {
   if (!change || !change.status) return;
   setStatus(change.status);
   renderOutcome(change.status, change.result, change.error);
+  if (change.status !== "pending") renderWaiting(change);
   // A task stream's events do not repeat the task id: the URL already names it.
   applyStatusChange({ ...change, task_id: detail.id });
   if (TERMINAL.has(change.status)) {
