@@ -13,6 +13,7 @@ from conveyor.api.body_timeout import BodyReadTimeout
 from conveyor.api.deps import Services
 from conveyor.api.errors import install_error_handlers
 from conveyor.api.limits import BodySizeLimit
+from conveyor.api.openapi import install_openapi
 from conveyor.api.ratelimits import RateLimitHeaders
 from conveyor.api.request_metrics import RequestMetrics
 from conveyor.api.routes import admin, artifacts, auth, events, nodes, ops, tasks, worker
@@ -140,6 +141,7 @@ def create_app(
     app.state.services = services
     app.state.duties = runner
     install_error_handlers(app)
+    install_openapi(app)
     app.add_middleware(
         BodySizeLimit,
         max_bytes=settings.max_body_bytes,
