@@ -29,7 +29,8 @@ import pytest
 
 from tests.server import Api, ServerProcess, process_settings
 
-EXAMPLES = int(os.environ.get("CONVEYOR_CONTRACT_EXAMPLES", "150"))
+# Per operation and phase; 50 keeps the three runs near three minutes on two cores.
+EXAMPLES = int(os.environ.get("CONVEYOR_CONTRACT_EXAMPLES", "50"))
 ROLES = ("node", "user", "admin")
 REPO = Path(__file__).resolve().parents[2]
 SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
@@ -83,11 +84,28 @@ def event_stream_operations(document: dict[str, Any]) -> list[str]:
     return found
 
 
+def multipart_operations(document: dict[str, Any]) -> list[str]:
+    """``METHOD /path`` of every operation taking a multipart form."""
+    found = []
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            if "multipart/form-data" in operation.get("requestBody", {}).get("content", {}):
+                found.append(f"{method.upper()} {path}")
+    return found
+
+
 def schemathesis_config(document: dict[str, Any]) -> str:
     lines = ["[generation]", 'database = "none"', ""]
     for name in event_stream_operations(document):
         lines += ["[[operations]]", f'include-name = "{name}"']
         lines += [f"request-timeout = {STREAM_SECONDS}", ""]
+    # The one documented false positive: a multipart file part is bytes, so the
+    # "negative" file schemathesis makes by changing its type (an object, a number)
+    # goes out as the bytes "{}" or "0", a perfectly good file, which the server
+    # rightly stores. Every other check still runs on these operations.
+    for name in multipart_operations(document):
+        lines += ["[[operations]]", f'include-name = "{name}"']
+        lines += ["[operations.checks.negative_data_rejection]", "enabled = false", ""]
     return "\n".join(lines)
 
 
