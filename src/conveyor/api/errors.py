@@ -43,10 +43,17 @@ def retry_after_header(seconds: float) -> str:
     return str(max(1, int(seconds + 0.999)))
 
 
+_PARAMETER_PLACES = {"query", "path", "header", "cookie"}
+
+
 def _field_details(exc: RequestValidationError) -> list[dict[str, Any]]:
     details = []
     for err in exc.errors():
-        location = [str(part) for part in err.get("loc", ()) if part != "body"]
+        loc = err.get("loc", ())
+        if loc and loc[0] in _PARAMETER_PLACES:
+            # A parameter by its name alone: ``status``, not ``query.status.0``.
+            loc = loc[1:2]
+        location = [str(part) for part in loc if part != "body"]
         details.append(
             {
                 "field": ".".join(location) or "body",
