@@ -1,7 +1,8 @@
 """The OpenAPI document against a real server: schemathesis with ``--checks all``.
 
-One ``conveyor serve`` process on SQLite; every operation its ``/openapi.json``
-lists (found there, so routes added later are covered without a change here) is
+One ``conveyor serve`` process on SQLite (PostgreSQL: see ``contract_database``);
+every operation its ``/openapi.json`` lists (found there, so routes added later are
+covered without a change here) is
 run through schemathesis' coverage, fuzzing and stateful phases three times, with
 a real node's, a real user's and a real admin's access token, in that order (the
 admin run may rotate or delete the node). Any failure of any check fails the
@@ -27,11 +28,13 @@ from typing import Any
 import httpx
 import pytest
 
+from conveyor.settings import normalise_database_url
 from tests.server import Api, ServerProcess, process_settings
 
 # Per operation and phase; 50 keeps the three runs near three minutes on two cores.
 EXAMPLES = int(os.environ.get("CONVEYOR_CONTRACT_EXAMPLES", "50"))
 ROLES = ("node", "user", "admin")
+BACKEND = os.environ.get("CONVEYOR_CONTRACT_BACKEND", "sqlite")
 REPO = Path(__file__).resolve().parents[2]
 SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
 STREAM_SECONDS = 0.5
@@ -51,10 +54,28 @@ class ContractServer:
 
 
 @pytest.fixture(scope="module")
-async def contract_server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Any]:
+async def contract_database(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[str]:
+    """SQLite by default; ``CONVEYOR_CONTRACT_BACKEND=postgres`` for a PostgreSQL one."""
+    if BACKEND != "postgres":
+        yield f"sqlite:///{tmp_path_factory.mktemp('contract-db')}/conveyor.db"
+        return
+    factory = request.getfixturevalue("postgres_factory")
+    url: str = await factory.new()
+    try:
+        yield url
+    finally:
+        await factory.drop(url)
+
+
+@pytest.fixture(scope="module")
+async def contract_server(
+    contract_database: str, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Any]:
     data = tmp_path_factory.mktemp("contract")
-    env = process_settings(f"sqlite:///{data}/conveyor.db", data, **FAST_SERVER)
-    server = ServerProcess(env, log_path=data / "server.log")
+    url = normalise_database_url(contract_database)
+    server = ServerProcess(process_settings(url, data, **FAST_SERVER), log_path=data / "server.log")
     await server.start()
     api = Api(server.url)
     try:
