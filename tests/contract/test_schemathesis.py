@@ -160,7 +160,9 @@ def run_schemathesis(contract: ContractServer, role: str) -> subprocess.Complete
         "--suppress-health-check",
         "filter_too_much",
     ]
-    return subprocess.run(cmd, env=env, cwd=REPO, capture_output=True, text=True, timeout=900)
+    # Run where its crash files (``.schemathesis/``) land beside the server's data.
+    cwd = contract.config.parent
+    return subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True, timeout=900)
 
 
 @pytest.mark.parametrize("role", ROLES)
