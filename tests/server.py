@@ -117,8 +117,7 @@ class ServerProcess:
     env: dict[str, str]
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
-    # Where stderr goes when a test reads the logs: a pipe nobody drains would fill
-    # and stall a chatty server.
+    # Where the server's stderr goes; a pipe nobody reads would block a chatty server.
     log_path: Path | None = None
 
     @property
@@ -127,18 +126,20 @@ class ServerProcess:
 
     async def start(self, timeout: float = 30.0) -> None:
         cmd = [sys.executable, "-m", "conveyor.cli.main", "serve", "--port", str(self.port)]
-        stderr: Any = self.log_path.open("wb") if self.log_path else subprocess.PIPE
-        self.proc = subprocess.Popen(
-            cmd, env=server_env(self.env), stdout=subprocess.DEVNULL, stderr=stderr
-        )
+        if self.log_path:
+            with self.log_path.open("ab") as log:
+                self.proc = subprocess.Popen(
+                    cmd, env=server_env(self.env), stdout=subprocess.DEVNULL, stderr=log
+                )
+        else:
+            self.proc = subprocess.Popen(
+                cmd, env=server_env(self.env), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+            )
         deadline = asyncio.get_running_loop().time() + timeout
         async with httpx.AsyncClient() as client:
             while True:
                 if self.proc.poll() is not None:
-                    err = self.proc.stderr.read().decode() if self.proc.stderr else ""
-                    if self.log_path:
-                        err = self.log_path.read_text()
-                    raise RuntimeError(f"server exited early: {err[-2000:]}")
+                    raise RuntimeError(f"server exited early: {self.stderr_tail()}")
                 try:
                     if (await client.get(f"{self.url}/readyz")).status_code == 200:
                         return
@@ -147,6 +148,13 @@ class ServerProcess:
                 if asyncio.get_running_loop().time() > deadline:
                     raise TimeoutError("server did not become ready")
                 await asyncio.sleep(0.05)
+
+    def stderr_tail(self, chars: int = 2000) -> str:
+        if self.log_path:
+            return self.log_path.read_text(errors="replace")[-chars:]
+        if self.proc and self.proc.stderr and self.proc.poll() is not None:
+            return self.proc.stderr.read().decode(errors="replace")[-chars:]
+        return ""
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:

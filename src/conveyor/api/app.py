@@ -14,6 +14,7 @@ from conveyor.api import compat, docs
 from conveyor.api.deps import Services
 from conveyor.api.edge import Edge
 from conveyor.api.errors import install_error_handlers
+from conveyor.api.openapi import install_openapi
 from conveyor.api.routes import (
     admin,
     artifacts,
@@ -155,6 +156,7 @@ def create_app(
     app.state.services = services
     app.state.duties = runner
     install_error_handlers(app)
+    install_openapi(app)
     compat.add_cors(app, settings)
     # Outermost (added last): refusals, CORS preflights and all are counted and logged.
     app.add_middleware(

@@ -9,6 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match, Route
 
 from conveyor.errors import ConveyorError, RateLimited, Unauthorized, Unavailable
 from conveyor.observability.logging import get_logger
@@ -26,6 +27,7 @@ _HTTP_CODES = {
     413: "payload_too_large",
     415: "unsupported_media_type",
     429: "rate_limited",
+    503: "unavailable",
 }
 
 
@@ -49,10 +51,17 @@ def retry_after_header(seconds: float) -> str:
     return str(max(1, int(seconds + 0.999)))
 
 
+_PARAMETER_PLACES = {"query", "path", "header", "cookie"}
+
+
 def _field_details(exc: RequestValidationError) -> list[dict[str, Any]]:
     details = []
     for err in exc.errors():
-        location = [str(part) for part in err.get("loc", ()) if part != "body"]
+        loc = err.get("loc", ())
+        if loc and loc[0] in _PARAMETER_PLACES:
+            # A parameter by its name alone: ``status``, not ``query.status.0``.
+            loc = loc[1:2]
+        location = [str(part) for part in loc if part != "body"]
         details.append(
             {
                 "field": ".".join(location) or "body",
@@ -81,13 +90,29 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(_with_request_id(request, body), status_code=400)
 
 
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves at this path.
+
+    Starlette answers 405 from the first route whose path matches, so its ``Allow``
+    names that route's methods only (``POST`` for ``/tasks``, though ``GET`` works too).
+    """
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        if isinstance(route, Route) and route.matches(request.scope)[0] is not Match.NONE:
+            methods |= route.methods or set()
+    return sorted(methods)
+
+
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     code = _HTTP_CODES.get(exc.status_code, "http_error")
+    headers = dict(getattr(exc, "headers", None) or {})
+    if exc.status_code == 405:
+        headers["Allow"] = ", ".join(allowed_methods(request))
     return JSONResponse(
         _with_request_id(request, error_body(code, str(exc.detail))),
         status_code=exc.status_code,
-        headers=getattr(exc, "headers", None),
+        headers=headers,
     )
 
 

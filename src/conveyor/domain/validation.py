@@ -11,8 +11,10 @@ accept and refuse exactly the same inputs:
   bigint cannot);
 - datetimes: with a time zone, and far enough inside the years 1-9999 that moving
   to UTC or to any other offset cannot leave Python's calendar;
-- JSON: finite numbers, at most ``MAX_DEPTH`` levels of nesting, and the above
-  for every string, key and integer in it.
+- JSON: numbers finite and, floats too, within the 64-bit range (JSON has one
+  number type: ``1e19`` is the integer 10000000000000000000 to JSON Schema, so the
+  OpenAPI document can state one bound for both only if the server keeps one), at
+  most ``MAX_DEPTH`` levels of nesting, and the above for every string and key.
 """
 
 from __future__ import annotations
@@ -98,7 +100,9 @@ def scalar_problem(value: Any) -> str | None:
     if isinstance(value, int):
         return int_problem(value)
     if isinstance(value, float):
-        return None if math.isfinite(value) else "non-finite number"
+        if not math.isfinite(value):
+            return "non-finite number"
+        return None if INT64_MIN <= value <= INT64_MAX else "number outside the 64-bit range"
     if isinstance(value, str):
         return text_problem(value)
     return f"unsupported type {type(value).__name__}"

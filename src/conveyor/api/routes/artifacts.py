@@ -14,6 +14,8 @@ from pydantic import BaseModel
 from conveyor.api.deps import AnyPrincipal, ServicesDep
 from conveyor.api.errors import error_responses
 from conveyor.api.input import CheckedRoute
+from conveyor.api.params import Id
+from conveyor.api.schemas.common import OPTIONAL_ID_PATTERN
 from conveyor.services.artifacts import ArtifactService, Upload
 from conveyor.settings import Settings
 from conveyor.store.artifacts import Artifact
@@ -90,7 +92,8 @@ async def upload(
     who: AnyPrincipal,
     service: ArtifactsDep,
     file: Annotated[UploadFile, File()],
-    task_id: Annotated[str | None, Form(max_length=64)] = None,
+    # FastAPI reads an empty form field as absent, so the pattern admits "".
+    task_id: Annotated[str | None, Form(pattern=OPTIONAL_ID_PATTERN)] = None,
 ) -> ArtifactOut:
     """Upload one file (multipart field ``file``), optionally attached to a task."""
     meta = Upload(name=file.filename or "", content_type=file.content_type, task_id=task_id)
@@ -101,12 +104,12 @@ async def upload(
 
 
 @router.get("/{artifact_id}")
-async def info(artifact_id: str, who: AnyPrincipal, service: ArtifactsDep) -> ArtifactOut:
+async def info(artifact_id: Id, who: AnyPrincipal, service: ArtifactsDep) -> ArtifactOut:
     return ArtifactOut.of(await service.get(who, artifact_id))
 
 
 @router.get("/{artifact_id}/content", response_class=StreamingResponse)
-async def content(artifact_id: str, who: AnyPrincipal, service: ArtifactsDep) -> StreamingResponse:
+async def content(artifact_id: Id, who: AnyPrincipal, service: ArtifactsDep) -> StreamingResponse:
     artifact, chunks = await service.content(who, artifact_id)
     headers = {
         "Content-Disposition": content_disposition(artifact.name),

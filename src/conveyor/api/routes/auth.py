@@ -73,7 +73,7 @@ class StreamTicketIn(BaseModel):
     task_id: str | None = Field(default=None, max_length=64)
 
 
-@router.post("/stream-ticket")
+@router.post("/stream-ticket", responses=error_responses(403))
 async def stream_ticket(
     who: UserPrincipal, services: ServicesDep, body: StreamTicketIn | None = None
 ) -> StreamTicketOut:

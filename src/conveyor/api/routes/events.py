@@ -10,15 +10,14 @@ import json
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query
+from fastapi import APIRouter, Query
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from conveyor.api.deps import ServicesDep, StreamPrincipal
 from conveyor.api.errors import error_responses
 from conveyor.api.input import CheckedRoute
-from conveyor.domain.states import TaskStatus
-from conveyor.domain.validation import INT64_MAX, int_problem
-from conveyor.errors import InvalidInput
+from conveyor.api.params import Id, LastEventId, StatusList
+from conveyor.domain.validation import INT64_MAX
 from conveyor.services.streams import FirehoseFilter, StreamEvent, StreamService
 
 router = APIRouter(
@@ -57,29 +56,21 @@ def _respond(
     )
 
 
-def _resume_point(after_seq: int | None, last_event_id: str | None) -> int:
+def _resume_point(after_seq: int | None, last_event_id: str) -> int:
     """``Last-Event-ID`` (sent by a reconnecting EventSource) counts as ``after_seq``."""
-    resumed = 0
-    if last_event_id:
-        # Length first: int() of thousands of digits raises (Python's digit limit).
-        digits = len(last_event_id) <= 19 and last_event_id.isascii() and last_event_id.isdigit()
-        if not digits or int_problem(int(last_event_id)):
-            raise InvalidInput(
-                "Last-Event-ID must be a progress sequence number",
-                details=[{"field": "Last-Event-ID", "message": f"0 to {INT64_MAX}"}],
-            )
-        resumed = int(last_event_id)
+    # ``LastEventId``'s pattern admits only digits up to INT64_MAX, or nothing.
+    resumed = int(last_event_id) if last_event_id else 0
     return max(after_seq or 0, resumed)
 
 
 @router.get("/tasks/{task_id}/events", response_class=EventSourceResponse, responses=SSE_RESPONSE)
 async def task_events(
-    task_id: str,
+    task_id: Id,
     who: StreamPrincipal,
     services: ServicesDep,
     after_seq: Annotated[int | None, Query(ge=0, le=INT64_MAX)] = None,
     ignore_history: bool = False,
-    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=20)] = None,
+    last_event_id: LastEventId = "",
 ) -> EventSourceResponse:
     """History first (progress after ``after_seq``), then live; ends after a final status.
 
@@ -99,14 +90,8 @@ async def firehose(
     who: StreamPrincipal,
     services: ServicesDep,
     task_type: Annotated[list[str], Query()] = [],  # noqa: B006 - FastAPI copies defaults
-    status: Annotated[list[str], Query()] = [],  # noqa: B006
+    status: StatusList = [],  # noqa: B006
 ) -> EventSourceResponse:
     """Admins: every task's status changes, optionally only some types or statuses."""
-    statuses = _comma_list(status)
-    unknown = statuses - {s.value for s in TaskStatus}
-    if unknown:
-        raise InvalidInput(
-            "unknown status", details=[{"field": "status", "message": ", ".join(sorted(unknown))}]
-        )
-    flt = FirehoseFilter(_comma_list(task_type), statuses)
+    flt = FirehoseFilter(_comma_list(task_type), _comma_list(status))
     return _respond(services, await StreamService(services.rt).firehose(who, flt))

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query
 from conveyor.api.deps import AdminPrincipal, ServicesDep
 from conveyor.api.errors import error_responses
 from conveyor.api.input import CheckedRoute
+from conveyor.api.params import Id, LabelQuery
 from conveyor.api.schemas.nodes import (
     NodeCleanup,
     NodeCleanupResult,
@@ -21,7 +22,6 @@ from conveyor.api.schemas.nodes import (
     NodeUpdated,
 )
 from conveyor.domain.states import NodeHealth, NodeKind, NodeStatus
-from conveyor.errors import InvalidInput
 from conveyor.services.nodes import NodeChanges, NodeFilter, NodeSpec
 
 router = APIRouter(
@@ -59,7 +59,7 @@ async def list_nodes(
     status: Annotated[NodeStatus | None, Query()] = None,
     health: Annotated[NodeHealth | None, Query()] = None,
     task_type: Annotated[str | None, Query(max_length=100)] = None,
-    label: Annotated[str | None, Query(max_length=200, description="key=value")] = None,
+    label: LabelQuery = "",
 ) -> NodeList:
     """Nodes with their health, tasks held now (``in_flight``) and completed (``finished``)."""
     flt = NodeFilter(kind, status, health, task_type, _label(label))
@@ -67,12 +67,11 @@ async def list_nodes(
     return NodeList(nodes=[NodeOut.view(v) for v in views])
 
 
-def _label(raw: str | None) -> tuple[str, str] | None:
-    if raw is None:
+def _label(raw: str) -> tuple[str, str] | None:
+    # ``LabelQuery``'s pattern has made sure of a key and an "=".
+    if not raw:
         return None
-    key, sep, value = raw.partition("=")
-    if not sep or not key:
-        raise InvalidInput("label must be key=value", details=[{"field": "label"}])
+    key, _, value = raw.partition("=")
     return key, value
 
 
@@ -85,12 +84,12 @@ async def cleanup_nodes(
 
 
 @router.get("/{node_id}")
-async def get_node(node_id: str, who: AdminPrincipal, services: ServicesDep) -> NodeOut:
+async def get_node(node_id: Id, who: AdminPrincipal, services: ServicesDep) -> NodeOut:
     return NodeOut.view(await services.nodes.view(who, node_id))
 
 
 @router.delete("/{node_id}")
-async def delete_node(node_id: str, who: AdminPrincipal, services: ServicesDep) -> NodeDeleted:
+async def delete_node(node_id: Id, who: AdminPrincipal, services: ServicesDep) -> NodeDeleted:
     """Remove a node; the tasks it holds go back to pending at once (no attempt charged)."""
     released = await services.nodes.delete(who, node_id)
     return NodeDeleted(node_id=node_id, released=released)
@@ -98,7 +97,7 @@ async def delete_node(node_id: str, who: AdminPrincipal, services: ServicesDep) 
 
 @router.patch("/{node_id}")
 async def update_node(
-    node_id: str, body: NodeUpdate, who: AdminPrincipal, services: ServicesDep
+    node_id: Id, body: NodeUpdate, who: AdminPrincipal, services: ServicesDep
 ) -> NodeUpdated:
     changes = NodeChanges(
         status=body.status,

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Response
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 
 from conveyor.api.deps import ServicesDep
-from conveyor.api.errors import retry_after_header
+from conveyor.api.errors import error_responses, retry_after_header
 from conveyor.api.input import CheckedRoute
 from conveyor.errors import Unavailable
 
@@ -19,7 +19,7 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz")
+@router.get("/readyz", responses=error_responses(503))
 async def readyz(services: ServicesDep) -> JSONResponse:
     """Ready to serve: the database answers. ``503`` otherwise, for load balancers.
 
@@ -36,7 +36,7 @@ async def readyz(services: ServicesDep) -> JSONResponse:
     return JSONResponse(down.to_dict(), status_code=503, headers=headers)
 
 
-@router.get("/metrics")
+@router.get("/metrics", response_class=PlainTextResponse)
 async def metrics(services: ServicesDep) -> Response:
     body, content_type = services.rt.metrics.render()
     return Response(body, media_type=content_type)

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query
+from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 
+from conveyor.api import cursors
 from conveyor.api.deps import AdminPrincipal, AnyPrincipal, ServicesDep, UserPrincipal
 from conveyor.api.errors import error_responses
 from conveyor.api.input import CheckedRoute
+from conveyor.api.params import Cursor, Id, IdempotencyKey, StatusList
 from conveyor.api.schemas.tasks import (
     ProgressList,
     ProgressOut,
@@ -24,7 +26,6 @@ from conveyor.api.schemas.tasks import (
 from conveyor.domain.states import TaskStatus
 from conveyor.domain.tasks import Task
 from conveyor.domain.validation import INT64_MAX
-from conveyor.errors import InvalidInput
 from conveyor.services.idempotency import IdempotencyRequest, request_hash
 from conveyor.services.serving import waiting_for_worker
 from conveyor.store.tasks import TaskFilter
@@ -35,8 +36,6 @@ router = APIRouter(
     tags=["tasks"],
     responses=error_responses(400, 401, 403, 404),
 )
-
-IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]
 
 
 def _render_single(tasks: list[Task]) -> Any:
@@ -54,7 +53,7 @@ async def create_tasks(
     body: TaskBatchCreate | TaskCreate,
     who: UserPrincipal,
     services: ServicesDep,
-    idempotency_key: IdempotencyKey = None,
+    idempotency_key: IdempotencyKey = "",
 ) -> JSONResponse:
     """Create one task, or a batch with ``{"tasks": [...]}`` (all or nothing)."""
     batch = isinstance(body, TaskBatchCreate)
@@ -75,24 +74,19 @@ async def create_tasks(
 
 
 def _statuses(values: list[str]) -> list[TaskStatus]:
-    try:
-        return [TaskStatus(v) for part in values for v in part.split(",") if v]
-    except ValueError as exc:
-        allowed = ", ".join(s.value for s in TaskStatus)
-        raise InvalidInput(
-            "unknown status", details=[{"field": "status", "message": f"one of: {allowed}"}]
-        ) from exc
+    # ``StatusList``'s pattern has let through known statuses only.
+    return [TaskStatus(v) for part in values for v in part.split(",")]
 
 
 @router.get("")
 async def list_tasks(
     who: AnyPrincipal,
     services: ServicesDep,
-    status: Annotated[list[str], Query()] = [],  # noqa: B006 - FastAPI copies defaults
+    status: StatusList = [],  # noqa: B006 - FastAPI copies defaults
     task_type: Annotated[str | None, Query(max_length=100)] = None,
     original_task_id: Annotated[str | None, Query(max_length=64)] = None,
     owner_id: Annotated[str | None, Query(max_length=64)] = None,
-    cursor: Annotated[str | None, Query(max_length=500)] = None,
+    cursor: Cursor = "",
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> TaskList:
     """Newest first. Users see their own tasks, nodes theirs; admins may filter by owner."""
@@ -102,12 +96,12 @@ async def list_tasks(
         task_type=task_type,
         original_task_id=original_task_id,
     )
-    page, next_cursor = await services.tasks.list_tasks(who, flt, cursor, limit)
-    return TaskList(tasks=[TaskOut.of(t) for t in page], next_cursor=next_cursor)
+    page, next_cursor = await services.tasks.list_tasks(who, flt, cursors.from_http(cursor), limit)
+    return TaskList(tasks=[TaskOut.of(t) for t in page], next_cursor=cursors.to_http(next_cursor))
 
 
 @router.get("/{task_id}")
-async def get_task(task_id: str, who: AnyPrincipal, services: ServicesDep) -> TaskOut:
+async def get_task(task_id: Id, who: AnyPrincipal, services: ServicesDep) -> TaskOut:
     """The task with its attempt history (every ended run: node, times, outcome, error)."""
     task, attempts = await services.tasks.get_with_attempts(who, task_id)
     out = TaskOut.of(task, attempts)
@@ -117,7 +111,7 @@ async def get_task(task_id: str, who: AnyPrincipal, services: ServicesDep) -> Ta
 
 @router.get("/{task_id}/progress")
 async def progress_history(
-    task_id: str,
+    task_id: Id,
     who: AnyPrincipal,
     services: ServicesDep,
     after_seq: Annotated[int, Query(ge=0, le=INT64_MAX)] = 0,
@@ -128,25 +122,25 @@ async def progress_history(
 
 
 @router.post("/{task_id}/cancel", responses=error_responses(409))
-async def cancel(task_id: str, who: UserPrincipal, services: ServicesDep) -> TaskOut:
+async def cancel(task_id: Id, who: UserPrincipal, services: ServicesDep) -> TaskOut:
     return TaskOut.of(await services.tasks.cancel(who, task_id))
 
 
 @router.post("/{task_id}/retry", status_code=201, responses=error_responses(409))
-async def retry(task_id: str, who: UserPrincipal, services: ServicesDep) -> TaskOut:
+async def retry(task_id: Id, who: UserPrincipal, services: ServicesDep) -> TaskOut:
     return TaskOut.of(await services.tasks.retry(who, task_id))
 
 
 @router.post("/{task_id}/reassign", responses=error_responses(409))
 async def reassign(
-    task_id: str, body: ReassignIn, who: AdminPrincipal, services: ServicesDep
+    task_id: Id, body: ReassignIn, who: AdminPrincipal, services: ServicesDep
 ) -> TaskOut:
     return TaskOut.of(await services.tasks.reassign(who, task_id, body.node_id))
 
 
 @router.post("/{task_id}/timeout", responses=error_responses(409))
 async def timeout(
-    task_id: str, who: AdminPrincipal, services: ServicesDep, body: TimeoutIn | None = None
+    task_id: Id, who: AdminPrincipal, services: ServicesDep, body: TimeoutIn | None = None
 ) -> TaskOut:
     reason = body.reason if body else None
     return TaskOut.of(await services.tasks.timeout(who, task_id, reason))

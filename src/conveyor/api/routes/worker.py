@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query
 from conveyor.api.deps import NodeCaller, ServicesDep
 from conveyor.api.errors import error_responses
 from conveyor.api.input import CheckedRoute
+from conveyor.api.params import Id
 from conveyor.api.schemas.tasks import (
     ClaimIn,
     ClaimOut,
@@ -72,7 +73,7 @@ async def assigned(
 
 @router.post("/tasks/{task_id}/start")
 async def start(
-    task_id: str, node: NodeCaller, services: ServicesDep, body: StartIn | None = None
+    task_id: Id, node: NodeCaller, services: ServicesDep, body: StartIn | None = None
 ) -> TaskOut:
     lease = body.lease_seconds if body else None
     return TaskOut.of(await services.worker.start(node, task_id, lease))
@@ -80,7 +81,7 @@ async def start(
 
 @router.post("/tasks/{task_id}/progress", status_code=201)
 async def progress(
-    task_id: str, body: ProgressIn, node: NodeCaller, services: ServicesDep
+    task_id: Id, body: ProgressIn, node: NodeCaller, services: ServicesDep
 ) -> ProgressOut:
     """Append progress (numbered 1, 2, 3, …); it also extends the lease."""
     return ProgressOut.of(await services.worker.progress(node, task_id, body.data))
@@ -88,22 +89,20 @@ async def progress(
 
 @router.post("/tasks/{task_id}/complete")
 async def complete(
-    task_id: str, body: CompleteIn, node: NodeCaller, services: ServicesDep
+    task_id: Id, body: CompleteIn, node: NodeCaller, services: ServicesDep
 ) -> TaskOut:
     item = Finish(task_id, body.version, "completed", result=body.result)
     return TaskOut.of(await services.worker.finish(node, item))
 
 
 @router.post("/tasks/{task_id}/fail")
-async def fail(task_id: str, body: FailIn, node: NodeCaller, services: ServicesDep) -> TaskOut:
+async def fail(task_id: Id, body: FailIn, node: NodeCaller, services: ServicesDep) -> TaskOut:
     item = Finish(task_id, body.version, "failed", error=body.error, retryable=body.retryable)
     return TaskOut.of(await services.worker.finish(node, item))
 
 
 @router.post("/tasks/{task_id}/release")
-async def release(
-    task_id: str, body: ReleaseIn, node: NodeCaller, services: ServicesDep
-) -> TaskOut:
+async def release(task_id: Id, body: ReleaseIn, node: NodeCaller, services: ServicesDep) -> TaskOut:
     return TaskOut.of(await services.worker.finish(node, Finish(task_id, body.version, "released")))
 
 

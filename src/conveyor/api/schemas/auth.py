@@ -7,11 +7,11 @@ from typing import Annotated
 
 from pydantic import BaseModel, Field, StrictStr
 
-from conveyor.api.schemas.common import Strict, Text
+from conveyor.api.schemas.common import NO_NUL, Strict, Text
 from conveyor.services.auth import MAX_PASSWORD, MIN_PASSWORD, USERNAME
 from conveyor.store.users import User
 
-Secret = Annotated[StrictStr, Field(min_length=1, max_length=1024)]
+Secret = Annotated[StrictStr, Field(min_length=1, max_length=1024, pattern=NO_NUL)]
 
 
 class RegisterIn(Strict):

@@ -5,24 +5,51 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, Field, StrictBool, StrictInt
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+)
 
-from conveyor.api.schemas.common import Identifier, Integral, Labels, Strict, TaskType, Text
+from conveyor.api.schemas.common import (
+    Identifier,
+    Integral,
+    Labels,
+    Strict,
+    TaskType,
+    Text,
+    text_ok,
+)
 from conveyor.domain.nodes import Node
 from conveyor.domain.states import NodeKind, NodeStatus
 from conveyor.services.nodes import NodeView
 
-Url = Annotated[Text, Field(max_length=2000, pattern=r"^https?://")]
+Url = Annotated[
+    StrictStr, Field(max_length=2000, pattern=r"^https?://[^\u0000]*$"), AfterValidator(text_ok)
+]
 
 
 class NodeCreate(Strict):
+    # The service refuses a push node without a url; say so where clients look.
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "if": {"properties": {"kind": {"const": "push"}}, "required": ["kind"]},
+            "then": {"properties": {"url": {"type": "string"}}, "required": ["url"]},
+        },
+    )
+
     node_id: Identifier | None = None
     name: Annotated[Text, Field(min_length=1, max_length=200)]
     kind: NodeKind = NodeKind.PULL
     url: Url | None = None
     task_types: Annotated[list[TaskType], Field(max_length=100)] = Field(default_factory=list)
     labels: Labels = Field(default_factory=dict)
-    max_concurrency: Annotated[StrictInt, Integral, Field(ge=1, le=100000)] = 100
+    max_concurrency: Annotated[StrictInt, Field(ge=1, le=100000), Integral] = 100
     owner_id: Identifier | None = None
 
 
@@ -32,7 +59,7 @@ class NodeUpdate(Strict):
     url: Url | None = None
     task_types: Annotated[list[TaskType], Field(max_length=100)] | None = None
     labels: Labels | None = None
-    max_concurrency: Annotated[StrictInt, Integral, Field(ge=1, le=100000)] | None = None
+    max_concurrency: Annotated[StrictInt, Field(ge=1, le=100000), Integral] | None = None
     rotate_secret: StrictBool = False
 
 
@@ -93,7 +120,7 @@ class NodeList(BaseModel):
 
 
 class NodeCleanup(Strict):
-    dead_for_seconds: Annotated[StrictInt, Integral, Field(ge=0, le=10**9)]
+    dead_for_seconds: Annotated[StrictInt, Field(ge=0, le=10**9), Integral]
 
 
 class NodeCleanupResult(BaseModel):

@@ -9,7 +9,6 @@ from pydantic import AliasChoices, BaseModel, Field, StrictBool, StrictFloat, St
 
 from conveyor.api.schemas.common import (
     Identifier,
-    Int64,
     Integral,
     JsonObject,
     JsonValue,
@@ -17,6 +16,7 @@ from conveyor.api.schemas.common import (
     Strict,
     TaskType,
     Text,
+    Version,
     When,
 )
 from conveyor.domain.tasks import Attempt, Progress, Task
@@ -26,7 +26,8 @@ MAX_DELAY = 30 * 24 * 3600
 MAX_TIMEOUT = 7 * 24 * 3600
 # Leases are capped by the server's max_lease_seconds anyway; this keeps the number sane.
 MAX_LEASE = 7 * 24 * 3600
-Number = StrictInt | StrictFloat
+# Strict floats take JSON integers too (3 is 3.0), never booleans or strings.
+Number = StrictFloat
 
 
 class TaskCreate(Strict):
@@ -38,11 +39,11 @@ class TaskCreate(Strict):
     )
     metadata: JsonObject = Field(default_factory=dict)
     assigned_node_id: Identifier | None = None
-    priority: Annotated[StrictInt, Integral, Field(ge=-1000, le=1000)] = 0
-    max_attempts: Annotated[StrictInt, Integral, Field(ge=1, le=100)] | None = None
+    priority: Annotated[StrictInt, Field(ge=-1000, le=1000), Integral] = 0
+    max_attempts: Annotated[StrictInt, Field(ge=1, le=100), Integral] | None = None
     delay_seconds: Annotated[Number, Field(ge=0, le=MAX_DELAY)] = 0
     run_at: When | None = None
-    timeout_seconds: Annotated[StrictInt, Integral, Field(ge=1, le=MAX_TIMEOUT)] | None = None
+    timeout_seconds: Annotated[StrictInt, Field(ge=1, le=MAX_TIMEOUT), Integral] | None = None
     required_labels: Labels = Field(default_factory=dict)
 
     def to_spec(self) -> TaskSpec:
@@ -204,27 +205,27 @@ class ProgressIn(Strict):
 
 
 class CompleteIn(Strict):
-    version: Int64
+    version: Version
     result: JsonValue = None
 
 
 class FailIn(Strict):
-    version: Int64
+    version: Version
     error: JsonValue = None
     retryable: StrictBool = True
 
 
 class ReleaseIn(Strict):
-    version: Int64
+    version: Version
 
 
 class StartIn(Strict):
-    lease_seconds: Annotated[StrictInt, Integral, Field(ge=1, le=MAX_LEASE)] | None = None
+    lease_seconds: Annotated[StrictInt, Field(ge=1, le=MAX_LEASE), Integral] | None = None
 
 
 class FinishIn(Strict):
     task_id: Identifier
-    version: Int64
+    version: Version
     status: Literal["completed", "failed", "released"]
     result: JsonValue = None
     error: JsonValue = None
@@ -233,9 +234,9 @@ class FinishIn(Strict):
 
 class ClaimIn(Strict):
     task_types: Annotated[list[TaskType], Field(max_length=100)] = Field(default_factory=list)
-    max_tasks: Annotated[StrictInt, Integral, Field(ge=0, le=1000)] = 1
+    max_tasks: Annotated[StrictInt, Field(ge=0, le=1000), Integral] = 1
     wait_seconds: Annotated[Number, Field(ge=0, le=60)] = 0
-    lease_seconds: Annotated[StrictInt, Integral, Field(ge=1, le=MAX_LEASE)] | None = None
+    lease_seconds: Annotated[StrictInt, Field(ge=1, le=MAX_LEASE), Integral] | None = None
     finishes: Annotated[list[FinishIn], Field(max_length=1000)] = Field(default_factory=list)
 
 
