@@ -115,6 +115,16 @@ def multipart_operations(document: dict[str, Any]) -> list[str]:
     return found
 
 
+def payment_operations(document: dict[str, Any]) -> list[str]:
+    """``METHOD /path`` of every operation documenting ``402 Payment Required``."""
+    found = []
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            if "402" in operation.get("responses", {}):
+                found.append(f"{method.upper()} {path}")
+    return found
+
+
 def schemathesis_config(document: dict[str, Any]) -> str:
     lines = ["[generation]", 'database = "none"', ""]
     for name in event_stream_operations(document):
@@ -127,6 +137,13 @@ def schemathesis_config(document: dict[str, Any]) -> str:
     for name in multipart_operations(document):
         lines += ["[[operations]]", f'include-name = "{name}"']
         lines += ["[operations.checks.negative_data_rejection]", "enabled = false", ""]
+    # A schema-valid request can still find the balance short: a documented 402,
+    # like the 409 schemathesis already expects of a valid request meeting state.
+    for name in payment_operations(document):
+        lines += ["[[operations]]", f'include-name = "{name}"']
+        lines += ["[operations.checks.positive_data_acceptance]"]
+        lines += ['expected-statuses = ["2xx", "3xx", "401", "402", "403", "404", "409", "429"]']
+        lines += [""]
     return "\n".join(lines)
 
 

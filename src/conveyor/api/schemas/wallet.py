@@ -1,6 +1,8 @@
-"""Wallet request and response models. Amounts are whole credits: strict integers,
-so ``1.0``, ``"1"`` and ``true`` are refused, as are zero, negatives and anything
-past ``MAX_API_AMOUNT`` (10^18, see domain/ledger.py)."""
+"""Wallet request and response models. Amounts are whole credits: integers, so
+``1.5``, ``"1"`` and ``true`` are refused, as are zero, negatives and anything past
+``MAX_API_AMOUNT`` (10^18, see domain/ledger.py). ``10.0`` is the integer 10, as in
+every integer field of the API: JSON has one number type, and JSON Schema (so the
+OpenAPI document) calls 10.0 an integer."""
 
 from __future__ import annotations
 
@@ -9,12 +11,14 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, StrictInt
 
-from conveyor.api.schemas.common import Strict
+from conveyor.api.schemas.common import Integral, Strict
 from conveyor.domain.ledger import MAX_API_AMOUNT, Balances, Movement
 from conveyor.services.wallet import PaymentOutcome
 
 Amount = Annotated[
-    StrictInt, Field(ge=1, le=MAX_API_AMOUNT, description="whole credits, at least 1")
+    StrictInt,
+    Field(ge=1, le=MAX_API_AMOUNT, description="whole credits, at least 1"),
+    Integral,
 ]
 
 
