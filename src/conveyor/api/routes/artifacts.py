@@ -91,9 +91,19 @@ async def upload(
     service: ArtifactsDep,
     file: Annotated[UploadFile, File()],
     task_id: Annotated[str | None, Form(max_length=64)] = None,
+    purpose: Annotated[str | None, Form(max_length=32)] = None,
 ) -> ArtifactOut:
-    """Upload one file (multipart field ``file``), optionally attached to a task."""
-    meta = Upload(name=file.filename or "", content_type=file.content_type, task_id=task_id)
+    """Upload one file (multipart field ``file``), optionally attached to a task.
+
+    ``purpose=code`` marks a code bundle: a ``.py``/``.js`` file or a zip, checked
+    (size, zip bombs, unsafe paths, symlinks) and refused with 400 if it breaks a rule.
+    """
+    meta = Upload(
+        name=file.filename or "",
+        content_type=file.content_type,
+        task_id=task_id,
+        purpose=purpose,
+    )
     try:
         return ArtifactOut.of(await service.upload(who, meta, _chunks(file)))
     finally:
