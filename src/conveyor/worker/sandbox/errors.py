@@ -28,14 +28,9 @@ class SandboxError(HandlerError):
     """A chunk's failure; ``log_tail`` is the end of what the code wrote to stderr."""
 
     def __init__(self, code: str, message: str, *, log_tail: str = "", detail: str = "") -> None:
-        super().__init__(message, retryable=RETRYABLE[code], code=code)
+        extra = {"log_tail": log_tail} if log_tail else {}
+        if detail:
+            extra["code_traceback"] = detail
+        super().__init__(message, retryable=RETRYABLE[code], code=code, extra=extra)
         self.log_tail = log_tail
         self.detail = detail
-
-    def __str__(self) -> str:
-        parts = [self.message]
-        if self.detail:
-            parts.append(self.detail)
-        if self.log_tail:
-            parts.append("--- stderr (end) ---\n" + self.log_tail)
-        return "\n".join(parts)

@@ -9,7 +9,13 @@ from typing import Any
 from conveyor.worker.sandbox.errors import SandboxError
 
 # Lines a runtime prints when an allocation failed (CPython, V8, glibc).
-MEMORY_SIGNS = ("MemoryError", "heap out of memory", "Allocation failed", "out of memory")
+MEMORY_SIGNS = (
+    "MemoryError",
+    "heap out of memory",
+    "Allocation failed",
+    "out of memory",
+    "std::bad_alloc",
+)
 KIND_CODES = {
     "memory": "sandbox_memory",
     "file_size": "sandbox_file_too_large",
