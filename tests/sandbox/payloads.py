@@ -125,7 +125,10 @@ def process(items):
         "node": """
 const net = require('net');
 exports.process = (items) => new Promise((resolve) => {
-  const s = net.connect(items[0], '127.0.0.1', () => { s.destroy(); resolve({ connected: true }); });
+  const s = net.connect(items[0], '127.0.0.1', () => {
+    s.destroy();
+    resolve({ connected: true });
+  });
   s.on('error', (e) => resolve({ connected: false, error: String(e) }));
   s.setTimeout(2000, () => { s.destroy(); resolve({ connected: false, error: 'timeout' }); });
 });
@@ -160,7 +163,9 @@ def process(items):
 """,
         "node": """
 const fs = require('fs');
-const read = (p) => { try { return fs.readFileSync(p, 'utf8'); } catch (e) { return 'error: ' + e; } };
+const read = (p) => {
+  try { return fs.readFileSync(p, 'utf8'); } catch (e) { return 'error: ' + e; }
+};
 exports.process = ([path, pid]) => ({
   env: process.env,
   credentials: read(path),
@@ -182,7 +187,8 @@ WRITE_OUTSIDE = Payload(
 import os
 def process(items):
     wrote = []
-    for folder in ["/", "/usr", "/etc", "/code", "/sandbox", "/proc", items[0], os.getcwd(), "/tmp"]:
+    places = ["/", "/usr", "/etc", "/code", "/sandbox", "/proc", items[0], os.getcwd(), "/tmp"]
+    for folder in places:
         path = os.path.join(folder, "planted")
         try:
             with open(path, "w") as f:
@@ -197,7 +203,8 @@ const fs = require('fs');
 const path = require('path');
 exports.process = (items) => {
   const wrote = [];
-  for (const dir of ['/', '/usr', '/etc', '/code', '/sandbox', '/proc', items[0], process.cwd(), '/tmp']) {
+  const places = ['/', '/usr', '/etc', '/code', '/sandbox', '/proc', items[0], process.cwd()];
+  for (const dir of [...places, '/tmp']) {
     const p = path.join(dir, 'planted');
     try { fs.writeFileSync(p, 'x'); wrote.push(p); } catch (e) {}
   }

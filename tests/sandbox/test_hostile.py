@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +31,7 @@ from tests.sandbox.payloads import (
     WRITE_OUTSIDE,
     Payload,
 )
+from tests.server import wait_until
 
 RUNTIMES = ["python", "node"]
 FAILING = [FORK_BOMB, MEMORY_HOG, INFINITE_LOOP, CPU_SPIN, HUGE_FILE]
@@ -52,8 +52,10 @@ async def still_serves(sandbox: Sandbox, runtime: str) -> None:
 @pytest.mark.parametrize("runtime", RUNTIMES)
 @pytest.mark.parametrize("payload", FAILING, ids=lambda p: p.name)
 async def test_failing_payload_is_contained(
-    sandbox: Sandbox, payload: Payload, runtime: str
+    sandbox: Sandbox, payload: Payload, runtime: str, mode: str
 ) -> None:
+    if payload is INFINITE_LOOP and mode == "rlimit":
+        pytest.skip("the wall clock is the same code in both modes; once is enough")
     with pytest.raises(SandboxError) as caught:
         await run(sandbox, payload, runtime, payload.items)
     assert payload.codes is not None
@@ -139,15 +141,6 @@ async def test_child_runs_as_an_unprivileged_uid(sandbox: Sandbox) -> None:
     async def seen() -> list[int]:
         return [p.uids().real for p in sandbox_processes()]
 
-    from tests.server import wait_until
-
     uids = await wait_until(seen, 5, "the child running")
     assert all(uid != 0 for uid in uids)
     assert await job == 1
-
-
-def test_tcp_probe_port_is_free() -> None:
-    # Guard for test_network_is_unreachable: 127.0.0.1 listens at all here.
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        assert s.getsockname()[1] > 0
