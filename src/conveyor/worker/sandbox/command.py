@@ -39,7 +39,7 @@ class Launch:
 
 def guest_argv(runtime: str, config: SandboxConfig, guest: str, code: str, entry: str) -> list[str]:
     if runtime == "python":
-        return [config.python, "-I", "-X", "utf8", f"{guest}/run.py", code, entry]
+        return [config.python, "-I", "-B", "-X", "utf8", f"{guest}/run.py", code, entry]
     heap = max(16, config.memory_mb * 3 // 4)
     return [config.node, f"--max-old-space-size={heap}", f"{guest}/node/run.js", code, entry]
 
@@ -143,6 +143,8 @@ def rlimits(config: SandboxConfig) -> Callable[[], None]:
     ]
 
     def apply() -> None:
+        # What the code creates is its own alone unless it says otherwise.
+        os.umask(0o077)
         for which, soft, hard in limits:
             resource.setrlimit(which, (soft, soft if hard is None else hard))
 
