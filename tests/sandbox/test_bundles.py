@@ -31,7 +31,7 @@ def test_single_files_and_zips_with_an_entry_point_pass() -> None:
     assert info.files == ("lib/util.js", "main.js")
     assert entry_point(info, "node", None) == "main.js"
     assert entry_point(info, "node", "lib/util.js") == "lib/util.js"
-    with pytest.raises(BundleError, match="main.py"):
+    with pytest.raises(BundleError, match=r"main\.py"):
         entry_point(info, "python", None)
 
 

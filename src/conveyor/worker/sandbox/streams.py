@@ -48,6 +48,7 @@ class ProgressRelay:
         self._interval = interval
         self._latest: dict[str, Any] | None = None
         self._ready = asyncio.Event()
+        self._closing = asyncio.Event()
         self._task = asyncio.create_task(self._relay()) if sink is not None else None
         self.reports = 0
 
@@ -57,10 +58,13 @@ class ProgressRelay:
         self._ready.set()
 
     async def _relay(self) -> None:
-        while True:
+        while not self._closing.is_set():
             await self._ready.wait()
             await self._send_latest()
-            await asyncio.sleep(self._interval)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._closing.wait(), self._interval)
+        # Whatever arrived while the last report was in flight.
+        await self._send_latest()
 
     async def _send_latest(self) -> None:
         self._ready.clear()
@@ -69,13 +73,16 @@ class ProgressRelay:
             await self._sink(data)
 
     async def close(self) -> None:
-        """Stop relaying; the last report not yet sent goes out now."""
+        """Stop relaying once the report in flight and the latest one are sent."""
         if self._task is None:
             return
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
+        self._closing.set()
+        self._ready.set()
+        try:
             await self._task
-        await self._send_latest()
+        except asyncio.CancelledError:
+            self._task.cancel()
+            raise
 
 
 def parse_progress(line: bytes) -> dict[str, Any] | None:
