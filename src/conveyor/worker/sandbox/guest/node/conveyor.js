@@ -9,7 +9,19 @@ function progress(percent, message, extra) {
   const data = Object.assign({}, extra || {});
   if (percent !== undefined && percent !== null) data.percent = percent;
   if (message !== undefined && message !== null) data.message = message;
-  fs.writeSync(2, 'CONVEYOR_PROGRESS ' + JSON.stringify(data) + '\n');
+  const line = Buffer.from('CONVEYOR_PROGRESS ' + JSON.stringify(data) + '\n');
+  let off = 0;
+  while (off < line.length) {
+    try {
+      off += fs.writeSync(2, line, off);
+    } catch (err) {
+      // A full non-blocking pipe: wait for the worker to read it.
+      if (err.code !== 'EAGAIN') throw err;
+      Atomics.wait(pause, 0, 0, 2);
+    }
+  }
 }
+
+const pause = new Int32Array(new SharedArrayBuffer(4));
 
 module.exports = { progress };

@@ -20,9 +20,21 @@ function answer(body) {
   } catch (err) {
     text = JSON.stringify({ ok: false, error: { kind: 'bad_result', type: err.name, message: String(err.message).slice(0, MAX_TEXT) } });
   }
-  const data = Buffer.from(text);
+  writeAll(1, Buffer.from(text));
+}
+
+// Node.js may have made the pipe non-blocking: a full pipe answers EAGAIN, not a wait.
+const pause = new Int32Array(new SharedArrayBuffer(4));
+function writeAll(fd, data) {
   let off = 0;
-  while (off < data.length) off += fs.writeSync(1, data, off);
+  while (off < data.length) {
+    try {
+      off += fs.writeSync(fd, data, off);
+    } catch (err) {
+      if (err.code !== 'EAGAIN') throw err;
+      Atomics.wait(pause, 0, 0, 2);
+    }
+  }
 }
 
 function kind(err) {
