@@ -67,7 +67,7 @@ async def test_worker_runs_chunks_in_the_sandbox_and_survives_hostile_ones(
     )
     home = tmp_path / "home"
     (home / ".config" / "conveyor").mkdir(parents=True)
-    credentials = home / ".config" / "conveyor" / "credentials.json"
+    credentials = home / ".config" / "conveyor" / "session.json"
     credentials.write_text(json.dumps({"node_id": node_id, "secret": secret}))
     credentials.chmod(0o600)
 
