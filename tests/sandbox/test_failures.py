@@ -20,6 +20,13 @@ CASES = [
     ("python", "def process(items):\n    return 'x' * 100_000\n", "sandbox_output_too_large"),
     ("python", "def process(items):\n    return {1j}\n", "sandbox_bad_result"),
     ("python", "def handle(items):\n    return 1\n", "sandbox_code_error"),
+    ("python", "def process(items):\n    return 'a\\x00b'\n", "sandbox_bad_result"),
+    ("python", "def process(items):\n    print('[' * 10**5)\n    return 1\n", None),
+    (
+        "python",
+        "def process(items):\n    x = []\n    for _ in range(99):\n        x = [x]\n    return x\n",
+        "sandbox_bad_result",
+    ),
     ("node", "exports.process = () => { throw new Error('no good'); };\n", "sandbox_code_error"),
     ("node", "exports.process = () => 'x'.repeat(100000);\n", "sandbox_output_too_large"),
     ("node", "exports.process = () => { process.abort(); };\n", "sandbox_crashed"),
@@ -28,9 +35,14 @@ CASES = [
 
 
 @pytest.mark.parametrize(("runtime", "source", "code"), CASES)
-async def test_failure_codes(bwrap_sandbox: Sandbox, runtime: str, source: str, code: str) -> None:
+async def test_failure_codes(
+    bwrap_sandbox: Sandbox, runtime: str, source: str, code: str | None
+) -> None:
     name = "main.py" if runtime == "python" else "main.js"
     bundle = bwrap_sandbox.bundles.add(f"{code}-{hash(source)}", name, source.encode())
+    if code is None:  # junk on stdout is log, not the answer
+        assert await bwrap_sandbox.run(Chunk(runtime, bundle, None, [1])) == 1
+        return
     with pytest.raises(SandboxError) as caught:
         await bwrap_sandbox.run(Chunk(runtime, bundle, None, [1]))
     assert caught.value.code == code, str(caught.value)
@@ -95,3 +107,16 @@ async def test_results_larger_than_a_pipe_buffer_arrive_whole(
     name = "main.py" if runtime == "python" else "main.js"
     bundle = bwrap_sandbox.bundles.add(f"big-{runtime}", name, source.encode())
     assert await bwrap_sandbox.run(Chunk(runtime, bundle, None, [])) == "y" * 60_000
+
+
+async def test_progress_the_server_refuses_does_not_fail_the_chunk(bwrap_sandbox: Sandbox) -> None:
+    source = (
+        b"import conveyor_sandbox\n"
+        b"def process(items):\n    conveyor_sandbox.progress(1)\n    return 2\n"
+    )
+    bundle = bwrap_sandbox.bundles.add("progress-refused", "main.py", source)
+
+    async def refuse(data: dict[str, object]) -> None:
+        raise RuntimeError("400 invalid_input")
+
+    assert await bwrap_sandbox.run(Chunk("python", bundle, None, []), refuse) == 2

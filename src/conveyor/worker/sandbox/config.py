@@ -42,7 +42,9 @@ class SandboxConfig(BaseSettings):
     max_open_files: int = Field(default=256, ge=16)
 
     max_input_bytes: int = Field(default=16 * MIB, ge=1024)
-    max_output_bytes: int = Field(default=16 * MIB, ge=1024)
+    # A result travels in a finish batch, one request the server bounds
+    # (CONVEYOR_MAX_BODY_BYTES, 1 MiB): larger outputs belong in an artifact.
+    max_output_bytes: int = Field(default=256 * 1024, ge=1024)
     # Non-progress stderr kept (its end) for the error of a failed chunk.
     log_tail_bytes: int = Field(default=8192, ge=256)
     # Progress lines relayed at most this often; the latest one wins.

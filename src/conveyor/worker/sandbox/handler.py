@@ -121,7 +121,7 @@ def parse_items(data: bytes) -> list[Any]:
             if isinstance(value, list):
                 return value
         return [json.loads(line) for line in text.splitlines() if line.strip()]
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise _bad_params(f"the items file is neither a JSON array nor JSONL: {exc}") from exc
 
 

@@ -51,6 +51,8 @@ class ProgressRelay:
         self._closing = asyncio.Event()
         self._task = asyncio.create_task(self._relay()) if sink is not None else None
         self.reports = 0
+        self.refused = 0
+        self.last_refusal = ""
 
     def offer(self, data: dict[str, Any]) -> None:
         self.reports += 1
@@ -69,8 +71,15 @@ class ProgressRelay:
     async def _send_latest(self) -> None:
         self._ready.clear()
         data, self._latest = self._latest, None
-        if data is not None and self._sink is not None:
+        if data is None or self._sink is None:
+            return
+        try:
             await self._sink(data)
+        except Exception as exc:
+            # Progress is advisory: one the server refuses (too deep, a NUL) is dropped,
+            # never the chunk.
+            self.refused += 1
+            self.last_refusal = str(exc)
 
     async def close(self) -> None:
         """Stop relaying once the report in flight and the latest one are sent."""

@@ -6,6 +6,7 @@ import json
 import signal
 from typing import Any
 
+from conveyor.domain.validation import json_problem
 from conveyor.worker.sandbox.errors import SandboxError
 
 # Lines a runtime prints when an allocation failed (CPython, V8, glibc).
@@ -62,7 +63,7 @@ def interpret(returncode: int, answer: bytes, log_tail: str, through_bwrap: bool
 def _parse(answer: bytes) -> dict[str, Any] | None:
     try:
         parsed = json.loads(answer)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     if isinstance(parsed, dict) and isinstance(parsed.get("ok"), bool):
         return parsed
@@ -71,7 +72,14 @@ def _parse(answer: bytes) -> dict[str, Any] | None:
 
 def _from_answer(answer: dict[str, Any], log_tail: str) -> Any:
     if answer["ok"]:
-        return answer.get("result")
+        result = answer.get("result")
+        # What the server would refuse must fail here, alone, not the whole batch of
+        # finishes it would travel in.
+        problem = json_problem(result)
+        if problem is not None:
+            message = f"the result cannot be stored: {problem}"
+            raise SandboxError("sandbox_bad_result", message, log_tail=log_tail)
+        return result
     error = answer.get("error")
     error = error if isinstance(error, dict) else {}
     code = KIND_CODES.get(str(error.get("kind")), "sandbox_code_error")
