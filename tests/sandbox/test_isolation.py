@@ -6,6 +6,8 @@ import asyncio
 from typing import Any
 
 from conveyor.worker.sandbox import Chunk, Sandbox
+from tests.sandbox.conftest import assert_no_sandbox_processes, sandbox_processes
+from tests.server import wait_until
 
 KEEPER = b"""
 import os, tempfile, time
@@ -57,3 +59,14 @@ async def test_interleaved_chunks_of_two_bundles_are_isolated(sandbox: Sandbox) 
     for found in results[1::2]:
         assert not any("customer-a-secret" in entry for entry in found), found
         assert not any("keeper" in entry for entry in found), found
+
+
+async def test_a_cancelled_chunk_takes_its_processes_with_it(sandbox: Sandbox) -> None:
+    source = b"import os, time\ndef process(items):\n    os.fork()\n    time.sleep(60)\n"
+    bundle = sandbox.bundles.add("cancelled", "main.py", source)
+    job = asyncio.create_task(sandbox.run(Chunk("python", bundle, None, [])))
+    await wait_until(lambda: len(sandbox_processes()) >= 2, 10, "the chunk and its child")
+    job.cancel()
+    done, _ = await asyncio.wait({job}, timeout=10)
+    assert done and job.cancelled()
+    await assert_no_sandbox_processes()
