@@ -24,31 +24,38 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   touch "$stamp"
 fi
 
-# The dashboard's browser tests drive Debian's Chromium; Playwright never downloads
-# one. Best effort: without it those tests skip (and fail in CI), the rest still runs.
-install_chromium() {
-  local run=()
+# apt packages some features need, installed best effort: without them those features
+# (and their tests) are unavailable, the rest still runs.
+apt_install() {
+  local package="$1" why="$2" run=()
   if [ "$(id -u)" -ne 0 ]; then
     if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
       run=(sudo -n)
     else
-      echo "note: /usr/bin/chromium is missing; installing it needs root (apt-get install chromium)" >&2
+      echo "note: $package is missing; installing it needs root (apt-get install $package): $why" >&2
       return 0
     fi
   fi
-  export DEBIAN_FRONTEND=noninteractive
-  # An image's package lists are often empty or stale: update only when needed.
-  if "${run[@]}" apt-get install -y -qq chromium >/dev/null 2>&1 ||
-     { "${run[@]}" apt-get update -qq >/dev/null 2>&1 &&
-       "${run[@]}" apt-get install -y -qq chromium >/dev/null 2>&1; }; then
+  if ! command -v apt-get >/dev/null 2>&1; then
+    echo "note: $package is missing and apt-get is not available: $why" >&2
     return 0
   fi
-  echo "note: apt-get could not install chromium; the dashboard browser tests will skip" >&2
-}
-if [ ! -x /usr/bin/chromium ]; then
-  if command -v apt-get >/dev/null 2>&1; then
-    install_chromium
-  else
-    echo "note: /usr/bin/chromium is missing and apt-get is not available; install Chromium there for the dashboard browser tests" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  # An image's package lists are often empty or stale: update only when needed.
+  if "${run[@]}" apt-get install -y -qq "$package" >/dev/null 2>&1 ||
+     { "${run[@]}" apt-get update -qq >/dev/null 2>&1 &&
+       "${run[@]}" apt-get install -y -qq "$package" >/dev/null 2>&1; }; then
+    return 0
   fi
+  echo "note: apt-get could not install $package: $why" >&2
+}
+
+# The dashboard's browser tests drive Debian's Chromium; Playwright never downloads one.
+if [ ! -x /usr/bin/chromium ]; then
+  apt_install chromium "the dashboard browser tests will skip"
+fi
+# Customer code runs under bubblewrap (docs/sandbox.md); without it a worker refuses
+# such tasks unless CONVEYOR_SANDBOX_MODE=rlimit.
+if ! command -v bwrap >/dev/null 2>&1; then
+  apt_install bubblewrap "workers cannot sandbox customer code"
 fi

@@ -97,6 +97,11 @@ class Settings(BaseSettings):
     # request id); off only to save its cost where a proxy logs requests already.
     access_log: bool = True
     artifact_max_bytes: int = Field(default=50 * 1024 * 1024, ge=1024)
+    # Code bundles (artifacts uploaded with purpose "code"; domain/bundles.py).
+    code_bundle_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    code_bundle_max_unpacked_bytes: int = Field(default=100 * 1024 * 1024, ge=1024)
+    code_bundle_max_entries: int = Field(default=2000, ge=1)
+    code_bundle_max_ratio: int = Field(default=200, ge=2)
     rate_limits_enabled: bool = True
     # Each budget: a named preset (strict, conservative, moderate, generous, after
     # seed 003) or "CAPACITY,REFILL_PER_SECOND"; unset keeps the built-in default

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import typer
 
-from conveyor.cli import admin_cmd, db, demo, nodes_cmd, serve, tasks_cmd, wallet_cmd, worker_cmd
+from conveyor.cli import (
+    admin_cmd,
+    db,
+    demo,
+    nodes_cmd,
+    serve,
+    tasks_cmd,
+    wallet_cmd,
+    worker_cmd,
+    workers_cmd,
+)
 
 app = typer.Typer(
     name="conveyor",
@@ -15,6 +25,7 @@ app = typer.Typer(
 app.command("serve")(serve.serve)
 app.add_typer(db.app, name="db")
 app.command("worker")(worker_cmd.worker)
+app.command("workers", context_settings=workers_cmd.SETTINGS)(workers_cmd.workers)
 app.command("login")(tasks_cmd.login)
 app.command("submit")(tasks_cmd.submit)
 app.command("status")(tasks_cmd.status)

@@ -17,7 +17,7 @@ from conveyor.worker.config import WorkerConfig
 from conveyor.worker.runner import run_worker
 
 
-def load_worker(spec: str | None, builtin: bool) -> Worker:
+def load_worker(spec: str | None, builtin: bool, *, allow_empty: bool = False) -> Worker:
     """``module``, ``module:attribute``: a Worker, or a mapping of task type -> handler."""
     worker = Worker()
     if spec:
@@ -38,8 +38,8 @@ def load_worker(spec: str | None, builtin: bool) -> Worker:
         for task_type, handler in build_handlers().items():
             if task_type not in worker.handlers:
                 worker.add(task_type, handler)
-    if not worker.handlers:
-        raise typer.BadParameter("no handlers: name a module or pass --builtin")
+    if not worker.handlers and not allow_empty:
+        raise typer.BadParameter("no handlers: name a module, pass --builtin or --sandbox")
     return worker
 
 
@@ -71,6 +71,14 @@ def worker(
     sync_mode: Annotated[str | None, typer.Option(help="thread or process")] = None,
     grace: Annotated[float | None, typer.Option(help="seconds to finish on SIGTERM")] = None,
     poll_wait: Annotated[float | None, typer.Option(help="long-poll seconds")] = None,
+    sandbox: Annotated[
+        bool,
+        typer.Option(
+            "--sandbox",
+            help="also run customer code (task type conveyor.sandbox) in the sandbox; "
+            "CONVEYOR_SANDBOX_* configure it (docs/sandbox.md)",
+        ),
+    ] = False,
 ) -> None:
     """Run a worker until SIGTERM/SIGINT (then finish running tasks and release the rest)."""
     from conveyor.observability.logging import configure_logging
@@ -93,5 +101,28 @@ def worker(
             output.USAGE,
             False,
         )
-    handlers = load_worker(module, builtin)
-    asyncio.run(run_worker(handlers, config))
+    handlers = load_worker(module, builtin, allow_empty=sandbox)
+    if sandbox:
+        asyncio.run(_run_with_sandbox(handlers, config))
+    else:
+        asyncio.run(run_worker(handlers, config))
+
+
+async def _run_with_sandbox(handlers: Worker, config: WorkerConfig) -> None:
+    from conveyor.worker.sandbox import Sandbox, SandboxConfig, SandboxUnavailable
+    from conveyor.worker.sandbox.handler import install, runtime_labels
+
+    try:
+        box = await Sandbox.open(SandboxConfig())
+    except SandboxUnavailable as exc:
+        output.fail(str(exc), output.USAGE, False)
+    try:
+        install(handlers, box)
+        labels = ", ".join(f"{k}={v}" for k, v in runtime_labels(box.available).items())
+        typer.echo(f"sandbox ({box.config.mode}) runs: {labels}", err=True)
+        for runtime, why in box.runtimes.items():
+            if why is not None:
+                typer.echo(f"sandbox: {runtime} unavailable: {why}", err=True)
+        await run_worker(handlers, config)
+    finally:
+        box.close()

@@ -6,18 +6,21 @@ to (the task's owner and the node holding it). Anyone else is told it does not e
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import uuid
 from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass
 
-from conveyor.artifacts.storage import ArtifactStorage, LocalArtifactStorage
+from conveyor.artifacts.storage import ArtifactStorage, LocalArtifactStorage, StoredBlob
 from conveyor.domain.access import Principal, can_view_task
+from conveyor.domain.bundles import BundleError, BundleLimits, check_bundle
 from conveyor.domain.states import Role
 from conveyor.domain.tasks import Task
-from conveyor.errors import InvalidInput, NotFound
+from conveyor.errors import InvalidInput, NotFound, PayloadTooLarge
 from conveyor.services.runtime import Runtime
+from conveyor.settings import Settings
 from conveyor.store import artifacts as artifact_store
 from conveyor.store import tasks as task_store
 from conveyor.store.artifacts import Artifact
@@ -26,6 +29,8 @@ MAX_NAME = 255
 DEFAULT_CONTENT_TYPE = "application/octet-stream"
 # type/subtype with optional parameters; anything else could smuggle header syntax.
 _CONTENT_TYPE = re.compile(r"^[\w.+-]+/[\w.+-]+(\s*;\s*[\w.+-]+=[\w.+\"-]+)*$")
+# What an upload is for; "code" bundles are checked (domain/bundles.py) before they are kept.
+PURPOSES = ("code",)
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +38,7 @@ class Upload:
     name: str
     content_type: str | None
     task_id: str | None = None
+    purpose: str | None = None
 
 
 # A node rarely holds more open tasks than this; inputs beyond it are not found.
@@ -76,6 +82,23 @@ def clean_content_type(value: str | None) -> str:
     return value
 
 
+def bundle_limits(settings: Settings) -> BundleLimits:
+    return BundleLimits(
+        max_bytes=min(settings.code_bundle_max_bytes, settings.artifact_max_bytes),
+        max_unpacked_bytes=settings.code_bundle_max_unpacked_bytes,
+        max_entries=settings.code_bundle_max_entries,
+        max_ratio=settings.code_bundle_max_ratio,
+    )
+
+
+def _bad_bundle(message: str) -> InvalidInput:
+    return InvalidInput(
+        f"invalid code bundle: {message}",
+        code="invalid_bundle",
+        details=[{"field": "file", "message": message}],
+    )
+
+
 class ArtifactService:
     def __init__(self, rt: Runtime, storage: ArtifactStorage | None = None) -> None:
         self.rt = rt
@@ -86,6 +109,11 @@ class ArtifactService:
     ) -> Artifact:
         name = clean_name(upload.name)
         content_type = clean_content_type(upload.content_type)
+        if upload.purpose is not None and upload.purpose not in PURPOSES:
+            raise InvalidInput(
+                "unknown purpose",
+                details=[{"field": "purpose", "message": f"one of {', '.join(PURPOSES)}"}],
+            )
         if upload.task_id is not None:
             async with self.rt.db.read() as conn:
                 task = await task_store.get_task(conn, upload.task_id)
@@ -94,7 +122,7 @@ class ArtifactService:
         artifact_id = str(uuid.uuid4())
         # The bytes are written before the row, outside any transaction, so a slow
         # upload never holds a database write lock; a failed insert removes them.
-        blob = await self.storage.put(artifact_id, data, self.rt.settings.artifact_max_bytes)
+        blob = await self._store(artifact_id, name, upload.purpose, data)
         artifact = Artifact(
             id=artifact_id,
             owner_id=who.id,
@@ -111,6 +139,28 @@ class ArtifactService:
         except BaseException:
             await self.storage.delete(artifact_id)
             raise
+
+    async def _store(
+        self, artifact_id: str, name: str, purpose: str | None, data: bytes | AsyncIterable[bytes]
+    ) -> StoredBlob:
+        settings = self.rt.settings
+        if purpose != "code":
+            return await self.storage.put(artifact_id, data, settings.artifact_max_bytes)
+        limits = bundle_limits(settings)
+        try:
+            blob = await self.storage.put(artifact_id, data, limits.max_bytes)
+        except PayloadTooLarge as exc:
+            raise _bad_bundle(f"the bundle is larger than {limits.max_bytes} bytes") from exc
+        try:
+            content = await self.storage.read(artifact_id)
+            await asyncio.to_thread(check_bundle, name, content, limits)
+        except BundleError as exc:
+            await self.storage.delete(artifact_id)
+            raise _bad_bundle(str(exc)) from exc
+        except BaseException:
+            await self.storage.delete(artifact_id)
+            raise
+        return blob
 
     async def get(self, who: Principal, artifact_id: str) -> Artifact:
         async with self.rt.db.read() as conn:

@@ -23,11 +23,20 @@ class HandlerError(Exception):
     Any other exception also fails the task (retryable), named by its type.
     """
 
-    def __init__(self, message: str, *, retryable: bool = True, code: str = "handler_error"):
+    def __init__(
+        self,
+        message: str,
+        *,
+        retryable: bool = True,
+        code: str = "handler_error",
+        extra: dict[str, str] | None = None,
+    ):
         super().__init__(message)
         self.message = message
         self.retryable = retryable
         self.code = code
+        # More of the story for the task's error (e.g. a sandboxed child's log tail).
+        self.extra = extra or {}
 
 
 @dataclass

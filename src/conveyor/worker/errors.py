@@ -29,6 +29,9 @@ def describe_failure(exc: BaseException, default_retryable: bool) -> tuple[dict[
         "message": str(exc)[:MAX_MESSAGE],
         "traceback": _bounded_traceback(exc),
     }
+    if isinstance(exc, HandlerError):
+        for key, value in exc.extra.items():
+            error.setdefault(key, _bounded(value))
     return error, retryable
 
 
@@ -41,7 +44,10 @@ def _qualified_type(exc: BaseException) -> str:
 
 
 def _bounded_traceback(exc: BaseException) -> str:
-    text = "".join(traceback.format_exception(exc))
+    return _bounded("".join(traceback.format_exception(exc)))
+
+
+def _bounded(text: str) -> str:
     if len(text) <= MAX_TRACEBACK:
         return text
     return CUT + text[-(MAX_TRACEBACK - len(CUT)) :]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
@@ -94,9 +94,20 @@ async def upload(
     file: Annotated[UploadFile, File()],
     # FastAPI reads an empty form field as absent, so the pattern admits "".
     task_id: Annotated[str | None, Form(pattern=OPTIONAL_ID_PATTERN)] = None,
+    # "code": a customer code bundle, checked at upload (domain/bundles.py).
+    purpose: Annotated[Literal["code"] | None, Form()] = None,
 ) -> ArtifactOut:
-    """Upload one file (multipart field ``file``), optionally attached to a task."""
-    meta = Upload(name=file.filename or "", content_type=file.content_type, task_id=task_id)
+    """Upload one file (multipart field ``file``), optionally attached to a task.
+
+    ``purpose=code`` marks a code bundle: a ``.py``/``.js`` file or a zip, checked
+    (size, zip bombs, unsafe paths, symlinks) and refused with 400 if it breaks a rule.
+    """
+    meta = Upload(
+        name=file.filename or "",
+        content_type=file.content_type,
+        task_id=task_id,
+        purpose=purpose,
+    )
     try:
         return ArtifactOut.of(await service.upload(who, meta, _chunks(file)))
     finally:
