@@ -74,6 +74,8 @@ def row_to_task(row: RowMapping) -> Task:
         started_at=row["started_at"],
         finished_at=row["finished_at"],
         runs=row["runs"],
+        job_id=row["job_id"],
+        chunk_index=row["chunk_index"],
     )
 
 
@@ -113,6 +115,8 @@ def _new_row(item: NewTask, now: datetime) -> dict[str, Any]:
         "required_labels": item.required_labels,
         "progress_seq": 0,
         "runs": 0,
+        "job_id": item.job_id,
+        "chunk_index": item.chunk_index,
         "created_at": now,
         "updated_at": now,
     }
@@ -392,7 +396,12 @@ class TaskFilter:
 
 
 def encode_cursor(task: Task) -> str:
-    raw = json.dumps([task.created_at.isoformat(), task.id]).encode()
+    return encode_key(task.created_at, task.id)
+
+
+def encode_key(created_at: datetime, row_id: str) -> str:
+    """A keyset cursor (newest-first listings of tasks and jobs)."""
+    raw = json.dumps([created_at.isoformat(), row_id]).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 

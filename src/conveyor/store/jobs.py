@@ -1,0 +1,217 @@
+"""Job rows and the reads over their chunks (the chunks themselves are ``tasks`` rows)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy.engine import RowMapping
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from conveyor.domain.jobs import Job, JobStatus
+from conveyor.domain.states import TaskStatus
+from conveyor.domain.tasks import NewTask, Task
+from conveyor.errors import Conflict
+from conveyor.store.schema import jobs, tasks
+from conveyor.store.tasks import decode_cursor, encode_key, row_to_task, timestamp
+
+RUNNING = JobStatus.RUNNING.value
+
+
+def row_to_job(row: RowMapping) -> Job:
+    return Job(
+        id=row["id"],
+        owner_id=row["owner_id"],
+        status=JobStatus(row["status"]),
+        task_type=row["task_type"],
+        chunk_size=row["chunk_size"],
+        chunk_count=row["chunk_count"],
+        item_count=row["item_count"],
+        max_concurrency=row["max_concurrency"],
+        price_per_chunk=row["price_per_chunk"],
+        fee_percent=row["fee_percent"],
+        allow_own_nodes=bool(row["allow_own_nodes"]),
+        required_labels=row["required_labels"] or {},
+        max_attempts=row["max_attempts"],
+        priority=row["priority"],
+        dataset_artifact_id=row["dataset_artifact_id"],
+        code_artifact_id=row["code_artifact_id"],
+        runtime=row["runtime"],
+        metadata=row["metadata"] or {},
+        last_claimed_at=row["last_claimed_at"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        finished_at=row["finished_at"],
+    )
+
+
+async def insert_job(conn: AsyncConnection, job: Job) -> None:
+    values = {column.name: getattr(job, column.name) for column in jobs.c}
+    values["status"] = job.status.value
+    try:
+        await conn.execute(insert(jobs).values(values))
+    except IntegrityError as exc:
+        raise Conflict("a job with this id already exists") from exc
+
+
+async def set_counts(conn: AsyncConnection, job_id: str, chunk_count: int, item_count: int) -> None:
+    """The dataset's size, known once it has streamed in."""
+    stmt = update(jobs).where(jobs.c.id == job_id)
+    await conn.execute(stmt.values(chunk_count=chunk_count, item_count=item_count))
+
+
+async def insert_chunks(conn: AsyncConnection, new: Sequence[NewTask], now: datetime) -> None:
+    """Chunk tasks without reading them back: a dataset's chunks are written in
+    batches while it streams in, and echoing every batch's items back would double
+    what the server holds."""
+    if not new:
+        return
+    rows = [
+        {
+            "id": item.id,
+            "task_type": item.task_type,
+            "status": TaskStatus.PENDING.value,
+            "version": 1,
+            "params": item.params,
+            "metadata": item.metadata,
+            "owner_id": item.owner_id,
+            "assigned_node_id": None,
+            "priority": item.priority,
+            "attempts": 0,
+            "max_attempts": item.max_attempts,
+            "run_at": item.run_at,
+            "timeout_seconds": item.timeout_seconds,
+            "original_task_id": None,
+            "required_labels": item.required_labels,
+            "progress_seq": 0,
+            "runs": 0,
+            "job_id": item.job_id,
+            "chunk_index": item.chunk_index,
+            "created_at": now,
+            "updated_at": now,
+        }
+        for item in new
+    ]
+    await conn.execute(insert(tasks), rows)
+
+
+async def get_job(conn: AsyncConnection, job_id: str, *, lock: bool = False) -> Job | None:
+    """The job; ``lock``: row-locked (PostgreSQL) until the transaction ends, which
+    serialises the claims, finishes and cancel of one job where they must."""
+    stmt = select(jobs).where(jobs.c.id == job_id)
+    if lock and conn.dialect.name == "postgresql":
+        stmt = stmt.with_for_update()
+    row = (await conn.execute(stmt)).mappings().first()
+    return row_to_job(row) if row else None
+
+
+async def get_jobs(conn: AsyncConnection, job_ids: Sequence[str], *, lock: bool) -> list[Job]:
+    """Several jobs, locked in id order so that two batches never wait on each other."""
+    stmt = select(jobs).where(jobs.c.id.in_(sorted(set(job_ids)))).order_by(jobs.c.id)
+    if lock and conn.dialect.name == "postgresql":
+        stmt = stmt.with_for_update()
+    return [row_to_job(row) for row in (await conn.execute(stmt)).mappings()]
+
+
+async def finish_job(
+    conn: AsyncConnection, job_id: str, status: JobStatus, now: datetime
+) -> Job | None:
+    """Move a running job to ``status``; None when it was no longer running."""
+    stmt = (
+        update(jobs)
+        .where(jobs.c.id == job_id, jobs.c.status == RUNNING)
+        .values(status=status.value, updated_at=now, finished_at=now)
+        .returning(*jobs.c)
+    )
+    row = (await conn.execute(stmt)).mappings().first()
+    return row_to_job(row) if row else None
+
+
+async def chunk_counts(conn: AsyncConnection, job_id: str) -> dict[str, int]:
+    stmt = (
+        select(tasks.c.status, func.count())
+        .where(tasks.c.job_id == job_id)
+        .group_by(tasks.c.status)
+    )
+    return {status: int(n) for status, n in (await conn.execute(stmt)).all()}
+
+
+async def open_chunks(conn: AsyncConnection, job_id: str) -> list[Task]:
+    stmt = select(tasks).where(
+        tasks.c.job_id == job_id,
+        tasks.c.status.in_([TaskStatus.PENDING.value, TaskStatus.IN_PROGRESS.value]),
+    )
+    return [row_to_task(row) for row in (await conn.execute(stmt)).mappings()]
+
+
+async def chunk_page(
+    conn: AsyncConnection, job_id: str, after_index: int, limit: int
+) -> list[Task]:
+    """Chunks in index order after ``after_index`` (-1: from the first)."""
+    stmt = (
+        select(tasks)
+        .where(tasks.c.job_id == job_id, tasks.c.chunk_index > after_index)
+        .order_by(tasks.c.chunk_index)
+        .limit(limit)
+    )
+    return [row_to_task(row) for row in (await conn.execute(stmt)).mappings()]
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkResult:
+    chunk_index: int
+    status: TaskStatus
+    result: Any
+
+
+async def result_page(
+    conn: AsyncConnection, job_id: str, after_index: int, limit: int
+) -> list[ChunkResult]:
+    """Only what the results stream needs: not the chunks' items."""
+    stmt = (
+        select(tasks.c.chunk_index, tasks.c.status, tasks.c.result)
+        .where(tasks.c.job_id == job_id, tasks.c.chunk_index > after_index)
+        .order_by(tasks.c.chunk_index)
+        .limit(limit)
+    )
+    return [
+        ChunkResult(row.chunk_index, TaskStatus(row.status), row.result)
+        for row in await conn.execute(stmt)
+    ]
+
+
+async def any_running(conn: AsyncConnection) -> bool:
+    stmt = select(jobs.c.id).where(jobs.c.status == RUNNING).limit(1)
+    return (await conn.execute(stmt)).first() is not None
+
+
+@dataclass(frozen=True, slots=True)
+class JobFilter:
+    owner_id: str | None = None
+    status: Sequence[JobStatus] = ()
+
+
+async def list_jobs(
+    conn: AsyncConnection, flt: JobFilter, cursor: str | None, limit: int
+) -> tuple[list[Job], str | None]:
+    """Newest first, keyset-paginated."""
+    stmt = select(jobs).order_by(jobs.c.created_at.desc(), jobs.c.id.desc()).limit(limit + 1)
+    if flt.owner_id is not None:
+        stmt = stmt.where(jobs.c.owner_id == flt.owner_id)
+    if flt.status:
+        stmt = stmt.where(jobs.c.status.in_([s.value for s in flt.status]))
+    if cursor:
+        created, job_id = decode_cursor(cursor)
+        stmt = stmt.where(
+            or_(
+                jobs.c.created_at < timestamp(created),
+                and_(jobs.c.created_at == timestamp(created), jobs.c.id < job_id),
+            )
+        )
+    found = [row_to_job(row) for row in (await conn.execute(stmt)).mappings()]
+    page = found[:limit]
+    return page, (encode_key(page[-1].created_at, page[-1].id) if len(found) > limit else None)
