@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    CheckConstraint,
     Column,
     ForeignKey,
     Index,
@@ -294,4 +295,81 @@ jobs = Table(
         sqlite_where=text("status = 'running'"),
         postgresql_where=text("status = 'running'"),
     ),
+)
+
+# --- credits: a double-entry ledger (docs/wallet.md) ----------------------------
+#
+# An account per (user, kind) for users (available, reserved, earned) and one each
+# for the platform and the world (money coming in or going out through a payment
+# provider; the only account allowed below zero). ``balance`` caches the sum of the
+# account's entries, updated in the transaction that writes them, so a reservation
+# reads and locks one row instead of summing a history.
+ledger_accounts = Table(
+    "ledger_accounts",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("user_id", String(36)),
+    Column("kind", String(16), nullable=False),
+    Column("balance", Int64, nullable=False, server_default=text("0")),
+    Column("created_at", UTCDateTime(), nullable=False),
+    CheckConstraint("kind = 'world' OR balance >= 0", name="ck_ledger_accounts_not_negative"),
+    Index("ix_ledger_accounts_user_id", "user_id"),
+)
+
+# Only ever inserted: a movement is never edited or removed, a mistake is undone by
+# another transaction. (kind, ref) is unique so one chunk, one deposit, one webhook
+# can move money once, across every replica.
+ledger_transactions = Table(
+    "ledger_transactions",
+    metadata,
+    Column("id", Int64, primary_key=True, autoincrement=True),
+    Column("kind", String(16), nullable=False),
+    Column("ref", String(200), nullable=False),
+    Column("details", json_type()),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Index("ix_ledger_transactions_kind_ref", "kind", "ref", unique=True),
+)
+
+ledger_entries = Table(
+    "ledger_entries",
+    metadata,
+    Column("id", Int64, primary_key=True, autoincrement=True),
+    Column(
+        "transaction_id",
+        Int64,
+        ForeignKey("ledger_transactions.id"),
+        nullable=False,
+    ),
+    Column("account_id", String(64), ForeignKey("ledger_accounts.id"), nullable=False),
+    # Signed: a transaction's entries sum to zero.
+    Column("amount", Int64, nullable=False),
+    Index("ix_ledger_entries_account_id", "account_id", "transaction_id"),
+    Index("ix_ledger_entries_transaction_id", "transaction_id"),
+)
+
+# Money asked of a payment provider: a Stripe Checkout Session waits here until its
+# webhook says it was paid; the sandbox's rows succeed at once.
+wallet_payments = Table(
+    "wallet_payments",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("user_id", String(36), nullable=False),
+    Column("provider", String(16), nullable=False),
+    Column("direction", String(16), nullable=False),
+    Column("amount", Int64, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("external_id", String(255)),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Index("ix_wallet_payments_user_created", "user_id", "created_at"),
+    Index("ix_wallet_payments_provider_external", "provider", "external_id", unique=True),
+)
+
+# Provider events already handled: a webhook delivered twice credits once.
+payment_events = Table(
+    "payment_events",
+    metadata,
+    Column("provider", String(16), primary_key=True),
+    Column("event_id", String(255), primary_key=True),
+    Column("received_at", UTCDateTime(), nullable=False),
 )

@@ -1,0 +1,334 @@
+"""The credits ledger: every movement one transaction of entries summing to zero.
+
+Each function runs inside the caller's transaction (it never begins or commits), so
+a chunk's payment lands with the chunk's completion or not at all. Each is
+idempotent by ``ref``: a ref already used for that kind raises ``Conflict``, checked
+first and enforced by the unique index on (kind, ref), so a duplicate can never pay
+twice, even from another replica. Only inserts touch transactions and entries (the
+migration's triggers refuse the rest); accounts cache their balance, updated in the
+same transaction as the entries that move it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from conveyor.domain.ledger import (
+    PLATFORM_ACCOUNT,
+    USER_KINDS,
+    WORLD_ACCOUNT,
+    AccountKind,
+    Balances,
+    Posting,
+    Settlement,
+    TransactionKind,
+    balanced,
+    check_amount,
+    split_fee,
+    user_account,
+)
+from conveyor.errors import Conflict, PaymentRequired
+from conveyor.store.schema import ledger_accounts, ledger_entries, ledger_transactions
+
+__all__ = [
+    "Balances",
+    "Settlement",
+    "balances",
+    "deposit",
+    "grant_initial",
+    "release",
+    "reserve",
+    "settle",
+    "withdraw",
+]
+
+AVAILABLE, RESERVED, EARNED = AccountKind.AVAILABLE, AccountKind.RESERVED, AccountKind.EARNED
+
+
+async def reserve(conn: AsyncConnection, *, user_id: str, amount: int, ref: str) -> None:
+    """Move ``amount`` from the user's available balance to its reserved one (a job's budget)."""
+    check_amount(amount)
+    await _refuse_used(conn, TransactionKind.RESERVE, ref)
+    held = await _lock(conn, [user_account(user_id, AVAILABLE), user_account(user_id, RESERVED)])
+    available = held[user_account(user_id, AVAILABLE)]
+    if available < amount:
+        raise _short(amount, available)
+    postings = [
+        (user_account(user_id, AVAILABLE), -amount),
+        (user_account(user_id, RESERVED), amount),
+    ]
+    await _post(conn, TransactionKind.RESERVE, ref, postings)
+
+
+async def settle(
+    conn: AsyncConnection,
+    *,
+    customer_id: str,
+    earner_id: str | None,
+    amount: int,
+    fee_percent: int,
+    ref: str,
+) -> Settlement:
+    """Pay ``amount`` out of the customer's reservation: the fee to the platform, the
+    rest to the earner. Without an earner (a node no user owns) all of it goes to the
+    platform, which is then the one that earned it."""
+    split = split_fee(amount, fee_percent)
+    await _refuse_used(conn, TransactionKind.SETTLE, ref)
+    source = user_account(customer_id, RESERVED)
+    earner = user_account(earner_id, EARNED) if earner_id is not None else PLATFORM_ACCOUNT
+    held = await _lock(conn, [source, earner, PLATFORM_ACCOUNT])
+    _require_reserved(held[source], amount)
+    postings: list[Posting] = [(source, -amount)]
+    if earner == PLATFORM_ACCOUNT:
+        postings.append((PLATFORM_ACCOUNT, amount))
+        result = Settlement(earned=0, fee=amount)
+    else:
+        postings += [(earner, split.earned), (PLATFORM_ACCOUNT, split.fee)]
+        result = split
+    await _post(conn, TransactionKind.SETTLE, ref, [p for p in postings if p[1] != 0])
+    return result
+
+
+async def release(conn: AsyncConnection, *, user_id: str, amount: int, ref: str) -> None:
+    """Give a reservation back to the available balance (a failed chunk, a cancellation)."""
+    check_amount(amount)
+    await _refuse_used(conn, TransactionKind.RELEASE, ref)
+    held = await _lock(conn, [user_account(user_id, AVAILABLE), user_account(user_id, RESERVED)])
+    _require_reserved(held[user_account(user_id, RESERVED)], amount)
+    postings = [
+        (user_account(user_id, RESERVED), -amount),
+        (user_account(user_id, AVAILABLE), amount),
+    ]
+    await _post(conn, TransactionKind.RELEASE, ref, postings)
+
+
+async def deposit(
+    conn: AsyncConnection,
+    *,
+    user_id: str,
+    amount: int,
+    ref: str,
+    details: dict[str, Any] | None = None,
+    kind: TransactionKind = TransactionKind.DEPOSIT,
+) -> None:
+    """Credits paid in through a provider: from the world to the user's available balance."""
+    check_amount(amount)
+    await _refuse_used(conn, kind, ref)
+    await _lock(conn, [user_account(user_id, AVAILABLE), WORLD_ACCOUNT])
+    postings = [(WORLD_ACCOUNT, -amount), (user_account(user_id, AVAILABLE), amount)]
+    await _post(conn, kind, ref, postings, details)
+
+
+async def grant_initial(conn: AsyncConnection, *, user_id: str, amount: int) -> bool:
+    """The starting balance a new user gets once (seed 001's DEV_INITIAL_WALLET);
+    False when this user already had it."""
+    if await _used(conn, TransactionKind.INITIAL, user_id):
+        return False
+    await deposit(conn, user_id=user_id, amount=amount, ref=user_id, kind=TransactionKind.INITIAL)
+    return True
+
+
+async def withdraw(
+    conn: AsyncConnection,
+    *,
+    user_id: str,
+    amount: int,
+    ref: str,
+    details: dict[str, Any] | None = None,
+) -> None:
+    """Credits paid out: earnings first, then the available balance, to the world.
+    What is reserved for running work can never be withdrawn."""
+    check_amount(amount)
+    await _refuse_used(conn, TransactionKind.WITHDRAW, ref)
+    earned_id, available_id = user_account(user_id, EARNED), user_account(user_id, AVAILABLE)
+    held = await _lock(conn, [earned_id, available_id, WORLD_ACCOUNT])
+    withdrawable = held[earned_id] + held[available_id]
+    if withdrawable < amount:
+        raise _short(amount, withdrawable)
+    from_earned = min(held[earned_id], amount)
+    postings = [(earned_id, -from_earned), (available_id, from_earned - amount)]
+    postings = [p for p in postings if p[1] != 0] + [(WORLD_ACCOUNT, amount)]
+    await _post(conn, TransactionKind.WITHDRAW, ref, postings, details)
+
+
+async def balances(conn: AsyncConnection, user_id: str) -> Balances:
+    ids = {user_account(user_id, kind): kind for kind in USER_KINDS}
+    stmt = select(ledger_accounts.c.id, ledger_accounts.c.balance).where(
+        ledger_accounts.c.id.in_(list(ids))
+    )
+    found = {ids[row.id]: int(row.balance) for row in await conn.execute(stmt)}
+    return Balances(
+        available=found.get(AVAILABLE, 0),
+        reserved=found.get(RESERVED, 0),
+        earned=found.get(EARNED, 0),
+    )
+
+
+async def was_used(conn: AsyncConnection, kind: TransactionKind, ref: str) -> bool:
+    return await _used(conn, kind, ref)
+
+
+# --- the one way money moves --------------------------------------------------
+
+
+async def _post(
+    conn: AsyncConnection,
+    kind: TransactionKind,
+    ref: str,
+    postings: Sequence[Posting],
+    details: dict[str, Any] | None = None,
+) -> int:
+    if not balanced(postings):
+        raise ValueError(f"unbalanced postings {postings!r}")
+    try:
+        result = await conn.execute(
+            ledger_transactions.insert()
+            .values(kind=kind.value, ref=ref, details=details, created_at=datetime.now(UTC))
+            .returning(ledger_transactions.c.id)
+        )
+    except IntegrityError as exc:
+        # A concurrent transaction used the ref between our check and this insert.
+        raise _used_conflict(kind, ref) from exc
+    transaction_id = int(result.scalar_one())
+    await conn.execute(
+        ledger_entries.insert(),
+        [
+            {"transaction_id": transaction_id, "account_id": account, "amount": amount}
+            for account, amount in postings
+        ],
+    )
+    for account, amount in postings:
+        await conn.execute(
+            update(ledger_accounts)
+            .where(ledger_accounts.c.id == account)
+            .values(balance=ledger_accounts.c.balance + amount)
+        )
+    return transaction_id
+
+
+async def _lock(conn: AsyncConnection, account_ids: Sequence[str]) -> dict[str, int]:
+    """Create the accounts if they are new, then row-lock them (in id order, so two
+    transactions locking overlapping accounts cannot deadlock) and read their balances.
+    SQLite has no row locks; its write transactions are serialised instead."""
+    wanted = sorted(set(account_ids))
+    held = await _select_for_update(conn, wanted)
+    missing = [account for account in wanted if account not in held]
+    if missing:
+        await _create(conn, missing)
+        held = await _select_for_update(conn, wanted)
+    return held
+
+
+async def _select_for_update(conn: AsyncConnection, ids: Sequence[str]) -> dict[str, int]:
+    stmt = (
+        select(ledger_accounts.c.id, ledger_accounts.c.balance)
+        .where(ledger_accounts.c.id.in_(list(ids)))
+        .order_by(ledger_accounts.c.id)
+        .with_for_update()
+    )
+    return {row.id: int(row.balance) for row in await conn.execute(stmt)}
+
+
+async def _create(conn: AsyncConnection, account_ids: Sequence[str]) -> None:
+    insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    now = datetime.now(UTC)
+    rows = [
+        {**_describe(account), "id": account, "balance": 0, "created_at": now}
+        for account in account_ids
+    ]
+    await conn.execute(insert(ledger_accounts).values(rows).on_conflict_do_nothing())
+
+
+def _describe(account_id: str) -> dict[str, str | None]:
+    if account_id in (PLATFORM_ACCOUNT, WORLD_ACCOUNT):
+        return {"kind": account_id, "user_id": None}
+    kind, _, user_id = account_id.partition(":")
+    return {"kind": kind, "user_id": user_id}
+
+
+async def _used(conn: AsyncConnection, kind: TransactionKind, ref: str) -> bool:
+    stmt = select(func.count()).where(
+        ledger_transactions.c.kind == kind.value, ledger_transactions.c.ref == ref
+    )
+    return bool((await conn.execute(stmt)).scalar_one())
+
+
+async def _refuse_used(conn: AsyncConnection, kind: TransactionKind, ref: str) -> None:
+    if await _used(conn, kind, ref):
+        raise _used_conflict(kind, ref)
+
+
+def _used_conflict(kind: TransactionKind, ref: str) -> Conflict:
+    return Conflict(
+        f"{kind.value} {ref!r} was already recorded",
+        code="ledger_duplicate",
+        details={"kind": kind.value, "ref": ref},
+    )
+
+
+def _require_reserved(reserved: int, amount: int) -> None:
+    if reserved < amount:
+        # The caller's own bookkeeping is off: paying or releasing more than it reserved.
+        raise Conflict(
+            "not that much is reserved",
+            code="ledger_overdrawn",
+            details={"required": amount, "reserved": reserved},
+        )
+
+
+def _short(amount: int, available: int) -> PaymentRequired:
+    shortfall = amount - available
+    return PaymentRequired(
+        f"{amount} credits needed, {available} available",
+        details={"required": amount, "available": available, "shortfall": shortfall},
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Audit:
+    """What must always hold: the whole ledger sums to zero, every transaction too,
+    and each cached balance equals its entries."""
+
+    total: int
+    unbalanced_transactions: list[int]
+    drifted_accounts: list[str]
+    negative_accounts: list[str]
+
+
+async def audit(conn: AsyncConnection) -> Audit:
+    total = (
+        await conn.execute(select(func.coalesce(func.sum(ledger_entries.c.amount), 0)))
+    ).scalar_one()
+    per_tx = (
+        select(ledger_entries.c.transaction_id)
+        .group_by(ledger_entries.c.transaction_id)
+        .having(func.sum(ledger_entries.c.amount) != 0)
+    )
+    sums = (
+        select(ledger_entries.c.account_id, func.sum(ledger_entries.c.amount).label("total"))
+        .group_by(ledger_entries.c.account_id)
+        .subquery()
+    )
+    drift = (
+        select(ledger_accounts.c.id)
+        .select_from(ledger_accounts.outerjoin(sums, sums.c.account_id == ledger_accounts.c.id))
+        .where(ledger_accounts.c.balance != func.coalesce(sums.c.total, 0))
+    )
+    negative = select(ledger_accounts.c.id).where(
+        ledger_accounts.c.kind != AccountKind.WORLD.value, ledger_accounts.c.balance < 0
+    )
+    return Audit(
+        total=int(total),
+        unbalanced_transactions=[int(r[0]) for r in await conn.execute(per_tx)],
+        drifted_accounts=[str(r[0]) for r in await conn.execute(drift)],
+        negative_accounts=[str(r[0]) for r in await conn.execute(negative)],
+    )
