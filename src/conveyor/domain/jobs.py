@@ -111,9 +111,7 @@ def spec_problems(spec: JobSpec, items_given: bool) -> list[dict[str, str]]:
             {"field": "items", "message": "give exactly one of items or dataset_artifact_id"}
         )
     if (spec.code_artifact_id is None) != (spec.runtime is None):
-        problems.append(
-            {"field": "runtime", "message": "code_artifact_id and runtime go together"}
-        )
+        problems.append({"field": "runtime", "message": "code_artifact_id and runtime go together"})
     if spec.runtime is not None and spec.runtime not in RUNTIMES:
         problems.append({"field": "runtime", "message": f"one of: {', '.join(RUNTIMES)}"})
     return problems
@@ -175,12 +173,11 @@ class JobFigures:
         return self.open * self.price_per_chunk
 
 
-def final_status(counts: Mapping[str, int], cancelled_by_job: bool) -> JobStatus | None:
-    """The status a job ends in once no chunk is open; None while one still is."""
+def final_status(counts: Mapping[str, int]) -> JobStatus | None:
+    """The status a running job ends in once no chunk is open; None while one still is.
+    (A cancelled job was ended by its cancel.)"""
     if any(counts.get(s.value, 0) for s in OPEN_CHUNK):
         return None
-    if cancelled_by_job:
-        return JobStatus.CANCELLED
     done = counts.get(TaskStatus.COMPLETED.value, 0)
     return JobStatus.COMPLETED if done == sum(counts.values()) else JobStatus.PARTIALLY_FAILED
 

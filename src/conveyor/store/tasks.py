@@ -39,6 +39,7 @@ from conveyor.domain.transitions import Transition
 from conveyor.domain.validation import datetime_problem, text_problem
 from conveyor.errors import Conflict, InvalidInput
 from conveyor.store import attempts as attempt_store
+from conveyor.store import chunk_ledger
 from conveyor.store.schema import tasks
 from conveyor.store.types import UTCDateTime
 
@@ -143,6 +144,8 @@ async def apply_transition(conn: AsyncConnection, tr: Transition) -> Task | None
     task = await _apply_one(conn, tr)
     if task is not None and tr.attempt is not None:
         await attempt_store.record(conn, [tr.attempt])
+    if task is not None and task.job_id is not None:
+        await chunk_ledger.chunks_ended(conn, [task])
     return task
 
 
@@ -196,6 +199,8 @@ async def apply_transitions(
     # The runs these transitions ended, in one INSERT for the whole batch.
     ended = [tr.attempt for tr in transitions if tr.attempt is not None and tr.task_id in done]
     await attempt_store.record(conn, ended)
+    # Chunks pay or release in this same transaction (store/chunk_ledger.py).
+    await chunk_ledger.chunks_ended(conn, done.values())
     return done
 
 

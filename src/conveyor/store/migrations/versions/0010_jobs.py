@@ -58,9 +58,7 @@ def upgrade() -> None:
         sa.Column("max_concurrency", sa.Integer(), nullable=False),
         sa.Column("price_per_chunk", sa.BigInteger(), nullable=False),
         sa.Column("fee_percent", sa.Integer(), nullable=False),
-        sa.Column(
-            "allow_own_nodes", sa.Boolean(), server_default=sa.text("false"), nullable=False
-        ),
+        sa.Column("allow_own_nodes", sa.Boolean(), server_default=sa.text("false"), nullable=False),
         sa.Column("required_labels", JSON, nullable=False),
         sa.Column("max_attempts", sa.Integer(), nullable=False),
         sa.Column("priority", sa.Integer(), server_default=sa.text("0"), nullable=False),
