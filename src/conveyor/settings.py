@@ -103,6 +103,8 @@ class Settings(BaseSettings):
     # None by default: the header is ignored and the connection's peer is the client.
     trusted_proxies: str = ""
     platform_fee_percent: int = Field(default=10, ge=0, le=100)
+    # How many nodes one user may register (providers, DESIGN §3).
+    max_nodes_per_user: int = Field(default=5, ge=0)
 
     db_pool_size: int = Field(default=10, ge=1)
     log_level: str = "INFO"

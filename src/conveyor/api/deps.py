@@ -13,6 +13,7 @@ from conveyor.domain.nodes import Node
 from conveyor.errors import Forbidden, Unauthorized
 from conveyor.ratelimit.base import RateLimiter
 from conveyor.services.auth import AuthService, Caller
+from conveyor.services.jobs import JobService
 from conveyor.services.nodes import NodeService
 from conveyor.services.runtime import Runtime
 from conveyor.services.tasks import TaskService
@@ -27,6 +28,7 @@ class Services:
     worker: WorkerService
     nodes: NodeService
     limits: Limits
+    jobs: JobService
 
     @property
     def limiter(self) -> RateLimiter | None:
@@ -42,6 +44,7 @@ class Services:
             worker=WorkerService(rt),
             nodes=NodeService(rt),
             limits=Limits(limiter, settings.rate_limit_presets(), settings.trusted_networks()),
+            jobs=JobService(rt),
         )
 
 
@@ -86,7 +89,9 @@ async def get_stream_caller(request: Request, services: ServicesDep) -> Caller:
     ticket = request.query_params.get("ticket")
     if ticket is None:
         return await get_caller(request, services)
-    caller = await services.auth.authenticate_stream(ticket, request.path_params.get("task_id"))
+    # A ticket names the one stream it opens: a task's, or a job's.
+    scope = request.path_params.get("task_id") or request.path_params.get("job_id")
+    caller = await services.auth.authenticate_stream(ticket, scope)
     await enforce_limit(request, services, caller.principal.id, "api")
     return caller
 

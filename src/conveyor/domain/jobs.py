@@ -196,3 +196,36 @@ def eta_seconds(
 
 def is_job_cancel(error: Any) -> bool:
     return isinstance(error, dict) and error.get("code") == JOB_CANCELLED
+
+
+def result_lines(result: Any) -> list[Any]:
+    """A completed chunk's lines in the job's results: one per element of its
+    ``results`` list (the per-item convention built-in handlers follow), else the
+    whole result as one line."""
+    if isinstance(result, dict) and isinstance(result.get("results"), list):
+        return list(result["results"])
+    return [result]
+
+
+# The missing-chunks header stays under what HTTP clients accept for a header
+# (h11 refuses past 16 KiB for all of them together).
+MAX_RANGES_HEADER = 4000
+
+
+def index_ranges(indexes: list[int]) -> str:
+    """``[0, 1, 2, 5, 7, 8]`` -> ``"0-2,5,7-8"``; cut with ``,...`` past the header limit."""
+    parts: list[str] = []
+    start = prev = None
+    for index in indexes:
+        if prev is not None and index == prev + 1:
+            prev = index
+            continue
+        if start is not None:
+            parts.append(f"{start}-{prev}" if start != prev else str(start))
+        start = prev = index
+    if start is not None:
+        parts.append(f"{start}-{prev}" if start != prev else str(start))
+    text = ",".join(parts)
+    if len(text) > MAX_RANGES_HEADER:
+        text = text[:MAX_RANGES_HEADER].rsplit(",", 1)[0] + ",..."
+    return text

@@ -42,6 +42,7 @@ def status_payload(task: Task) -> dict[str, Any]:
     if task.job_id is not None:
         payload["job_id"] = task.job_id
         payload["chunk_index"] = task.chunk_index
+        payload["node_id"] = task.lease_owner
     return payload
 
 

@@ -206,24 +206,27 @@ class JobService:
             if job is None:
                 raise NotFound(f"job {job_id} not found")
             counts = await job_rows.chunk_counts(conn, job_id)
-        figures = JobFigures(counts, job.chunk_count, job.price_per_chunk)
-        finished = figures.completed + figures.ended_unpaid
-        eta = eta_seconds(finished, figures.open, job.created_at, self.rt.clock.now())
-        return JobView(job, figures, eta)
+        return self._view(job, counts)
 
-    async def list_jobs(
+    async def list_views(
         self, who: Principal, flt: JobFilter, cursor: str | None, limit: int
-    ) -> tuple[list[Job], str | None]:
+    ) -> tuple[list[JobView], str | None]:
         if who.is_node:
             raise Forbidden("nodes have no jobs")
         if not who.is_admin:
             flt = replace(flt, owner_id=who.id)
         async with self.rt.db.read() as conn:
-            return await job_store.list_jobs(conn, flt, cursor, limit)
+            page, next_cursor = await job_store.list_jobs(conn, flt, cursor, limit)
+            counts = await job_store.chunk_counts_many(conn, [job.id for job in page])
+        return [self._view(job, counts[job.id]) for job in page], next_cursor
 
-    async def chunks(
-        self, who: Principal, job_id: str, after_index: int, limit: int
-    ) -> list[Task]:
+    def _view(self, job: Job, counts: dict[str, int]) -> JobView:
+        figures = JobFigures(counts, job.chunk_count, job.price_per_chunk)
+        finished = figures.completed + figures.ended_unpaid
+        eta = eta_seconds(finished, figures.open, job.created_at, self.rt.clock.now())
+        return JobView(job, figures, eta)
+
+    async def chunks(self, who: Principal, job_id: str, after_index: int, limit: int) -> list[Task]:
         await self._visible(who, job_id)
         async with self.rt.db.read() as conn:
             return await job_store.chunk_page(conn, job_id, after_index, limit)

@@ -58,7 +58,7 @@ class TaskService:
             earlier = await replay(unit, who, idem)
             if earlier is not None:
                 return earlier
-            await self._check_pins(unit, new)
+            await self._check_pins(unit, who, new)
             created = await task_store.insert_tasks(unit.conn, new, now)
             stored = await remember(unit, who, idem, created, now)
             unit.outbox.created(created)
@@ -82,9 +82,9 @@ class TaskService:
             required_labels=spec.required_labels,
         )
 
-    async def _check_pins(self, unit: Unit, new: Sequence[NewTask]) -> None:
+    async def _check_pins(self, unit: Unit, who: Principal, new: Sequence[NewTask]) -> None:
         for node_id in sorted({t.assigned_node_id for t in new if t.assigned_node_id}):
-            await _hold_pin_target(unit, node_id)
+            await _hold_pin_target(unit, node_id, _pin_owner(who))
 
     async def get(self, who: Principal, task_id: str) -> Task:
         async with self.rt.db.read() as conn:
@@ -149,7 +149,7 @@ class TaskService:
             # After the task's row, as a node delete takes its tasks' rows before the
             # node's: both lock in one order, so they wait for each other, never deadlock.
             if pin is not None:
-                await _hold_pin_target(unit, pin)
+                await _hold_pin_target(unit, pin, _pin_owner(who))
             unit.outbox.status_changed([updated])
         return updated
 
@@ -200,6 +200,11 @@ class TaskService:
             raise Forbidden("admins only")
 
 
-async def _hold_pin_target(unit: Unit, node_id: str) -> None:
-    if not await node_store.hold_for_pin(unit.conn, node_id):
+def _pin_owner(who: Principal) -> str | None:
+    """Whose nodes ``who`` may pin to besides the admins' (None: any node at all)."""
+    return None if who.is_admin else who.id
+
+
+async def _hold_pin_target(unit: Unit, node_id: str, owner_id: str | None) -> None:
+    if not await node_store.hold_for_pin(unit.conn, node_id, owner_id):
         raise NotFound(f"node {node_id} does not exist", code="node_not_found")

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy import and_, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -167,3 +167,20 @@ async def mark_cancelled(conn: AsyncConnection, job_id: str, now: datetime) -> J
     )
     row = (await conn.execute(stmt)).mappings().first()
     return row_to_job(row) if row else None
+
+
+async def chunk_counts_many(
+    conn: AsyncConnection, job_ids: Sequence[str]
+) -> dict[str, dict[str, int]]:
+    """Chunk counts by status for a page of jobs, in one statement."""
+    counts: dict[str, dict[str, int]] = {job_id: {} for job_id in job_ids}
+    if not job_ids:
+        return counts
+    stmt = (
+        select(tasks.c.job_id, tasks.c.status, func.count())
+        .where(tasks.c.job_id.in_(list(job_ids)))
+        .group_by(tasks.c.job_id, tasks.c.status)
+    )
+    for job_id, status, n in (await conn.execute(stmt)).all():
+        counts[job_id][status] = int(n)
+    return counts

@@ -46,7 +46,7 @@ async def _frames(events: AsyncGenerator[StreamEvent, None]) -> AsyncIterator[Se
         await events.aclose()
 
 
-def _respond(
+def respond_stream(
     services: ServicesDep, events: AsyncGenerator[StreamEvent, None]
 ) -> EventSourceResponse:
     return EventSourceResponse(
@@ -87,7 +87,7 @@ async def task_events(
     """
     after = _resume_point(after_seq, last_event_id)
     stream = await StreamService(services.rt).task_stream(who, task_id, after, ignore_history)
-    return _respond(services, stream)
+    return respond_stream(services, stream)
 
 
 def _comma_list(values: list[str]) -> frozenset[str]:
@@ -109,4 +109,4 @@ async def firehose(
             "unknown status", details=[{"field": "status", "message": ", ".join(sorted(unknown))}]
         )
     flt = FirehoseFilter(_comma_list(task_type), statuses)
-    return _respond(services, await StreamService(services.rt).firehose(who, flt))
+    return respond_stream(services, await StreamService(services.rt).firehose(who, flt))

@@ -125,6 +125,8 @@ class TaskOut(BaseModel):
     attempt_history: list[AttemptOut] | None = Field(
         None, description="every ended run, oldest first; only in GET /tasks/{task_id}"
     )
+    job_id: str | None = Field(None, description="the job this task is a chunk of")
+    chunk_index: int | None = None
 
     @classmethod
     def of(cls, task: Task, attempts: list[Attempt] | None = None) -> TaskOut:
@@ -156,6 +158,8 @@ class TaskOut(BaseModel):
             started_at=task.started_at,
             finished_at=task.finished_at,
             attempt_history=None if attempts is None else [AttemptOut.of(a) for a in attempts],
+            job_id=task.job_id,
+            chunk_index=task.chunk_index,
         )
 
 
