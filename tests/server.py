@@ -44,6 +44,8 @@ def test_settings(database_url: str, data_dir: Path, **overrides: Any) -> Settin
         "sweeper_interval_seconds": 0.2,
         "backoff_base_seconds": 0.0,
         "rate_limits_enabled": False,
+        # Deposits credited at once, so tests can fund wallets through the API.
+        "wallet_sandbox": True,
     }
     values.update(overrides)
     return Settings(**values)
@@ -96,6 +98,7 @@ def process_settings(database_url: str, data_dir: Path, **extra: str) -> dict[st
         "CONVEYOR_ADMIN_USERNAME": ADMIN[0],
         "CONVEYOR_ADMIN_PASSWORD": ADMIN[1],
         "CONVEYOR_RATE_LIMITS_ENABLED": "false",
+        "CONVEYOR_WALLET_SANDBOX": "true",
         "CONVEYOR_LOG_LEVEL": "WARNING",
         **extra,
     }

@@ -106,6 +106,21 @@ class Settings(BaseSettings):
     # How many nodes one user may register (providers, DESIGN §3).
     max_nodes_per_user: int = Field(default=5, ge=0)
 
+    # Wallet and payments (docs/wallet.md). The sandbox credits deposits and pays
+    # withdrawals at once, with no money involved: for development and demos only.
+    wallet_sandbox: bool = False
+    # Credits every new user gets once at registration (seed 001's DEV_INITIAL_WALLET).
+    wallet_initial_credits: int = Field(default=0, ge=0, le=2**63 - 1)
+    # Stripe Checkout for deposits: credits land only from the signed webhook.
+    stripe_secret_key: SecretStr | None = None
+    stripe_webhook_secret: SecretStr | None = None
+    # Another API host (a local stand-in in tests, stripe-mock); unset: Stripe's own.
+    stripe_api_base: str | None = None
+    # One credit is one minor unit (a cent) of this currency.
+    stripe_currency: str = Field(default="usd", pattern=r"^[a-z]{3}$")
+    stripe_success_url: str = "http://localhost:8000/dashboard?deposit=done"
+    stripe_cancel_url: str = "http://localhost:8000/dashboard?deposit=cancelled"
+
     db_pool_size: int = Field(default=10, ge=1)
     log_level: str = "INFO"
     log_json: bool = False
@@ -151,7 +166,17 @@ class Settings(BaseSettings):
                 )
         elif self.environment == "production":
             raise ValueError("CONVEYOR_JWT_SECRET is required in production")
+        self._check_wallet()
         return self
+
+    def _check_wallet(self) -> None:
+        if self.wallet_sandbox and self.environment == "production":
+            raise ValueError("CONVEYOR_WALLET_SANDBOX hands out free credits; not in production")
+        if (self.stripe_secret_key is None) != (self.stripe_webhook_secret is None):
+            # Without the webhook secret no deposit could ever be credited.
+            raise ValueError(
+                "CONVEYOR_STRIPE_SECRET_KEY and CONVEYOR_STRIPE_WEBHOOK_SECRET go together"
+            )
 
     @property
     def is_sqlite(self) -> bool:

@@ -15,7 +15,18 @@ from conveyor.api.errors import install_error_handlers
 from conveyor.api.limits import BodySizeLimit
 from conveyor.api.ratelimits import RateLimitHeaders
 from conveyor.api.request_metrics import RequestMetrics
-from conveyor.api.routes import admin, artifacts, auth, events, jobs, nodes, ops, tasks, worker
+from conveyor.api.routes import (
+    admin,
+    artifacts,
+    auth,
+    events,
+    jobs,
+    nodes,
+    ops,
+    tasks,
+    wallet,
+    worker,
+)
 from conveyor.clock import Clock, SystemClock
 from conveyor.dashboard import routes as dashboard
 from conveyor.duties.base import DutyRunner
@@ -153,7 +164,7 @@ def create_app(
         counter=rt.metrics.http_requests_total,
         latency=rt.metrics.http_request_seconds,
     )
-    for module in (auth, worker, tasks, nodes, admin, artifacts, events):
+    for module in (auth, worker, tasks, nodes, admin, artifacts, events, wallet):
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(jobs.router, prefix=API_PREFIX)
     app.include_router(ops.router)

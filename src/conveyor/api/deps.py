@@ -15,8 +15,10 @@ from conveyor.ratelimit.base import RateLimiter
 from conveyor.services.auth import AuthService, Caller
 from conveyor.services.jobs import JobService
 from conveyor.services.nodes import NodeService
+from conveyor.services.payments import build_provider
 from conveyor.services.runtime import Runtime
 from conveyor.services.tasks import TaskService
+from conveyor.services.wallet import WalletService
 from conveyor.services.worker import WorkerService
 
 
@@ -29,6 +31,7 @@ class Services:
     nodes: NodeService
     limits: Limits
     jobs: JobService
+    wallet: WalletService
 
     @property
     def limiter(self) -> RateLimiter | None:
@@ -45,6 +48,7 @@ class Services:
             nodes=NodeService(rt),
             limits=Limits(limiter, settings.rate_limit_presets(), settings.trusted_networks()),
             jobs=JobService(rt),
+            wallet=WalletService(rt, build_provider(settings)),
         )
 
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 # A signed 64-bit column holds every balance; an amount beyond it is refused at the edge.
 MAX_AMOUNT = 2**63 - 1
@@ -76,3 +78,48 @@ def check_amount(amount: int) -> None:
 
 def balanced(postings: Sequence[Posting]) -> bool:
     return sum(amount for _, amount in postings) == 0 and all(a != 0 for _, a in postings)
+
+
+@dataclass(frozen=True, slots=True)
+class Movement:
+    """One ledger transaction as one user sees it: how each of its balances changed."""
+
+    id: int
+    kind: str
+    ref: str
+    created_at: datetime
+    available: int
+    reserved: int
+    earned: int
+    details: dict[str, Any] | None
+
+
+class PaymentStatus(StrEnum):
+    PENDING = "pending"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+class PaymentDirection(StrEnum):
+    DEPOSIT = "deposit"
+    WITHDRAWAL = "withdrawal"
+
+
+@dataclass(frozen=True, slots=True)
+class Payment:
+    """Money asked of a payment provider, and how far it got."""
+
+    id: str
+    user_id: str
+    provider: str
+    direction: PaymentDirection
+    amount: int
+    status: PaymentStatus
+    external_id: str | None
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def ref(self) -> str:
+        """The ledger ref of the movement that settles this payment: one per payment."""
+        return f"payment:{self.id}"

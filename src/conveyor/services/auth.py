@@ -16,6 +16,7 @@ from conveyor.errors import Conflict, InvalidInput, Unauthorized
 from conveyor.security.tokens import LEEWAY_SECONDS, Claims
 from conveyor.services.credentials import Cached, node_key, user_key
 from conveyor.services.runtime import Runtime
+from conveyor.store import ledger
 from conveyor.store import nodes as node_store
 from conveyor.store import tickets as ticket_store
 from conveyor.store import users as user_store
@@ -61,7 +62,12 @@ class AuthService:
             created_at=self.rt.clock.now(),
         )
         async with self.rt.db.write() as conn:
-            return await user_store.create_user(conn, user)
+            created = await user_store.create_user(conn, user)
+            starting = self.rt.settings.wallet_initial_credits
+            if starting and role is Role.USER:
+                # In the registration's transaction: a user exists with its grant or not at all.
+                await ledger.grant_initial(conn, user_id=user.id, amount=starting)
+            return created
 
     async def ensure_admin(self, username: str, password: str) -> User:
         """The first admin, from the environment at start-up; idempotent across restarts."""

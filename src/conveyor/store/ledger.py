@@ -11,6 +11,8 @@ same transaction as the entries that move it.
 
 from __future__ import annotations
 
+import base64
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -23,11 +25,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from conveyor.domain.ledger import (
+    MAX_AMOUNT,
     PLATFORM_ACCOUNT,
     USER_KINDS,
     WORLD_ACCOUNT,
     AccountKind,
     Balances,
+    Movement,
     Posting,
     Settlement,
     TransactionKind,
@@ -36,7 +40,7 @@ from conveyor.domain.ledger import (
     split_fee,
     user_account,
 )
-from conveyor.errors import Conflict, PaymentRequired
+from conveyor.errors import Conflict, InvalidInput, PaymentRequired
 from conveyor.store.schema import ledger_accounts, ledger_entries, ledger_transactions
 
 __all__ = [
@@ -171,6 +175,80 @@ async def balances(conn: AsyncConnection, user_id: str) -> Balances:
         reserved=found.get(RESERVED, 0),
         earned=found.get(EARNED, 0),
     )
+
+
+async def list_movements(
+    conn: AsyncConnection, user_id: str, cursor: str | None, limit: int
+) -> tuple[list[Movement], str | None]:
+    """The user's transactions, newest first, keyset-paginated by transaction id."""
+    kinds = {user_account(user_id, kind): kind for kind in USER_KINDS}
+    entries = ledger_entries.c
+    stmt = (
+        select(entries.transaction_id)
+        .where(entries.account_id.in_(list(kinds)))
+        .distinct()
+        .order_by(entries.transaction_id.desc())
+        .limit(limit + 1)
+    )
+    if cursor:
+        stmt = stmt.where(entries.transaction_id < decode_cursor(cursor))
+    found = [int(row[0]) for row in await conn.execute(stmt)]
+    page = await _movements(conn, kinds, found[:limit])
+    return page, (encode_cursor(page[-1].id) if len(found) > limit else None)
+
+
+async def _movements(
+    conn: AsyncConnection, kinds: dict[str, AccountKind], ids: list[int]
+) -> list[Movement]:
+    if not ids:
+        return []
+    tx, entries = ledger_transactions.c, ledger_entries.c
+    stmt = (
+        select(
+            tx.id, tx.kind, tx.ref, tx.details, tx.created_at, entries.account_id, entries.amount
+        )
+        .select_from(ledger_transactions.join(ledger_entries, entries.transaction_id == tx.id))
+        .where(tx.id.in_(ids), entries.account_id.in_(list(kinds)))
+    )
+    deltas: dict[int, dict[AccountKind, int]] = {i: {} for i in ids}
+    heads: dict[int, Any] = {}
+    for row in await conn.execute(stmt):
+        heads[row.id] = row
+        change = deltas[row.id]
+        change[kinds[row.account_id]] = change.get(kinds[row.account_id], 0) + int(row.amount)
+    return [
+        Movement(
+            id=i,
+            kind=heads[i].kind,
+            ref=heads[i].ref,
+            created_at=heads[i].created_at,
+            available=deltas[i].get(AVAILABLE, 0),
+            reserved=deltas[i].get(RESERVED, 0),
+            earned=deltas[i].get(EARNED, 0),
+            details=heads[i].details,
+        )
+        for i in ids
+    ]
+
+
+def encode_cursor(transaction_id: int) -> str:
+    raw = json.dumps([transaction_id]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> int:
+    """A cursor is client input like any other: what it decodes to must be storable."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        decoded = json.loads(raw.decode("utf-8"))
+        if not (isinstance(decoded, list) and len(decoded) == 1):
+            raise ValueError("not a one-item list")
+        (transaction_id,) = decoded
+        if type(transaction_id) is not int or not 0 < transaction_id <= MAX_AMOUNT:
+            raise ValueError("not a transaction id")
+    except (ValueError, TypeError, RecursionError) as exc:
+        raise InvalidInput("invalid cursor", details=[{"field": "cursor"}]) from exc
+    return transaction_id
 
 
 async def was_used(conn: AsyncConnection, kind: TransactionKind, ref: str) -> bool:
