@@ -285,7 +285,7 @@ def _sqlite_take(keys: tuple[str, ...]) -> Update:
 # holds two job locks and two claims cannot deadlock. SQLite's single writer
 # serialises the same statements.
 
-JOB_ID = bindparam("job_id", type_=Text())
+JOB_ID = bindparam("chunk_job", type_=Text())
 RUNNING_JOB = JobStatus.RUNNING.value
 JOB_BUSY = (
     select(func.count())
@@ -307,7 +307,7 @@ async def claim_chunks(conn: AsyncConnection, req: ClaimRequest, now: datetime) 
     ).first()
     if chosen is None:
         return []
-    params["job_id"] = chosen.id
+    params["chunk_job"] = chosen.id
     params["slots"] = chosen.max_concurrency
     if conn.dialect.name == "postgresql":
         rows = (await conn.execute(_postgres_chunk_take(), params)).mappings()
