@@ -142,3 +142,40 @@ async def test_a_free_job_moves_no_credits(api: Api, books: Ledger) -> None:
     assert (await complete(api, node, task)).status_code == 200
     assert (await job(api, alice, created["job_id"]))["status"] == "completed"
     assert await books.refs("settle") == [] and await books.refs("reserve") == []
+
+
+@pytest.mark.parametrize(
+    ("filename", "content"),
+    [
+        ("data.json", b' [{"n": 0}, {"n": 1}, {"n": 2}, {"n": 3}, {"n": 4}, {"n": 5}, {"n": 6}]'),
+        ("data.jsonl", b"".join(b'{"n": %d}\n' % i for i in range(7)) + b"\n"),
+        ("data.txt", b"".join(b'{"n": %d}\n' % i for i in range(7))),
+    ],
+)
+async def test_an_uploaded_dataset_is_cut_into_chunks_in_order(
+    api: Api, filename: str, content: bytes
+) -> None:
+    admin = await api.admin_headers()
+    alice = await api.user_headers("alice")
+    await fund(api, alice, 100)
+    up = await api.http.post(
+        "/artifacts", files={"file": (filename, content, "application/octet-stream")}, headers=alice
+    )
+    assert up.status_code == 201, up.text
+    created = await create_job(
+        api, alice, dataset_artifact_id=up.json()["id"], chunk_size=3, price_per_chunk=1
+    )
+    assert (created["chunk_count"], created["item_count"], created["reserved"]) == (3, 7, 3)
+    r = await api.http.get(f"/jobs/{created['job_id']}/chunks", headers=alice)
+    grid = r.json()["chunks"]
+    assert [c["items"] for c in grid] == [3, 3, 1]
+    assert grid[0]["preview"] == [{"n": 0}, {"n": 1}, {"n": 2}]
+    assert grid[2]["preview"] == [{"n": 6}]
+    _, node = await api.new_node(admin, node_id="n1")
+    for task in (await api.claim(node, max_tasks=3))["tasks"]:
+        assert (await complete(api, node, task)).status_code == 200
+    r = await api.http.get(f"/jobs/{created['job_id']}/results", headers=alice)
+    assert [json.loads(x)["n"] for x in r.text.splitlines()] == list(range(7))
+    grid = (await api.http.get(f"/jobs/{created['job_id']}/chunks", headers=alice)).json()
+    assert all(c["status"] == "completed" and c["node_id"] == "n1" for c in grid["chunks"])
+    assert all(c["result_size"] > 0 for c in grid["chunks"])

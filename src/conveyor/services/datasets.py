@@ -86,6 +86,8 @@ class _Peeked:
             yield chunk
 
     async def read(self, size: int = -1) -> bytes:
+        if size == 0:
+            return b""  # ijson asks for nothing first, to learn bytes from text
         if self._buffer:
             head, self._buffer = self._buffer, b""
             return head
