@@ -13,13 +13,14 @@ from collections.abc import AsyncIterator, Coroutine, Iterator, Mapping, Sequenc
 from typing import Any, TypeVar
 
 from conveyor.client.async_client import AsyncClient, JsonDict
+from conveyor.client.jobs import SyncJobCalls
 from conveyor.client.models import ClaimResult, Event, Heartbeat, Node, Progress, Task
 from conveyor.client.retry import RetryPolicy
 
 T = TypeVar("T")
 
 
-class Client:
+class Client(SyncJobCalls):
     def __init__(
         self,
         base_url: str,

@@ -11,9 +11,8 @@ from __future__ import annotations
 import math
 import time
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from conveyor.store import jobs as job_store
+from conveyor.store.database import Connection
 
 
 class JobPresence:
@@ -27,7 +26,7 @@ class JobPresence:
         self._running = True
         self._checked = time.monotonic()
 
-    async def any_running(self, conn: AsyncConnection) -> bool:
+    async def any_running(self, conn: Connection) -> bool:
         now = time.monotonic()
         if now - self._checked >= self.ttl:
             self._running = await job_store.any_running(conn)
