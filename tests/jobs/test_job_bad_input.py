@@ -3,10 +3,7 @@ no chunk, no ledger transaction, on SQLite and PostgreSQL alike."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
-
-import pytest
 
 from tests.jobs.helpers import Ledger, fund, wallet
 from tests.server import Api
@@ -51,15 +48,6 @@ BAD_DATASETS: list[tuple[str, str, bytes]] = [
     ("an empty array", "data.json", b"[]"),
     ("an empty file", "data.jsonl", b"   \n"),
 ]
-
-
-@pytest.fixture
-async def books(database_url: str) -> AsyncIterator[Ledger]:
-    reader = Ledger(database_url)
-    try:
-        yield reader
-    finally:
-        await reader.close()
 
 
 def _assert_error_shape(body: Any) -> None:

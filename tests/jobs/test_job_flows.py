@@ -4,7 +4,6 @@ fail (release), cancel (release the rest), with the ledger's sums checked each t
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 
 import pytest
 
@@ -19,15 +18,6 @@ from tests.jobs.helpers import (
     wallet,
 )
 from tests.server import Api
-
-
-@pytest.fixture
-async def books(database_url: str) -> AsyncIterator[Ledger]:
-    reader = Ledger(database_url)
-    try:
-        yield reader
-    finally:
-        await reader.close()
 
 
 async def test_a_job_runs_pays_its_earner_and_ends_completed(api: Api, books: Ledger) -> None:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -17,7 +17,7 @@ from conveyor.domain.tasks import NewTask, Task
 from conveyor.errors import Conflict
 from conveyor.store.job_rows import RUNNING, row_to_job
 from conveyor.store.schema import jobs, tasks
-from conveyor.store.tasks import decode_cursor, encode_key, row_to_task, timestamp
+from conveyor.store.tasks import encode_key, newest_first, row_to_task
 
 
 async def insert_job(conn: AsyncConnection, job: Job) -> None:
@@ -129,19 +129,12 @@ async def list_jobs(
     conn: AsyncConnection, flt: JobFilter, cursor: str | None, limit: int
 ) -> tuple[list[Job], str | None]:
     """Newest first, keyset-paginated."""
-    stmt = select(jobs).order_by(jobs.c.created_at.desc(), jobs.c.id.desc()).limit(limit + 1)
+    conditions: list[Any] = []
     if flt.owner_id is not None:
-        stmt = stmt.where(jobs.c.owner_id == flt.owner_id)
+        conditions.append(jobs.c.owner_id == flt.owner_id)
     if flt.status:
-        stmt = stmt.where(jobs.c.status.in_([s.value for s in flt.status]))
-    if cursor:
-        created, job_id = decode_cursor(cursor)
-        stmt = stmt.where(
-            or_(
-                jobs.c.created_at < timestamp(created),
-                and_(jobs.c.created_at == timestamp(created), jobs.c.id < job_id),
-            )
-        )
+        conditions.append(jobs.c.status.in_([s.value for s in flt.status]))
+    stmt = newest_first(jobs, conditions, cursor, limit)
     found = [row_to_job(row) for row in (await conn.execute(stmt)).mappings()]
     page = found[:limit]
     return page, (encode_key(page[-1].created_at, page[-1].id) if len(found) > limit else None)

@@ -15,6 +15,8 @@ from sqlalchemy import (
     BigInteger,
     DateTime,
     Integer,
+    Select,
+    Table,
     Text,
     Update,
     and_,
@@ -432,20 +434,29 @@ async def list_tasks(
     conn: AsyncConnection, flt: TaskFilter, cursor: str | None, limit: int
 ) -> tuple[list[Task], str | None]:
     """Newest first, keyset-paginated so a page costs the same at any depth."""
-    stmt = select(tasks).order_by(tasks.c.created_at.desc(), tasks.c.id.desc()).limit(limit + 1)
-    for condition in _filter_conditions(flt):
-        stmt = stmt.where(condition)
-    if cursor:
-        created, task_id = decode_cursor(cursor)
-        stmt = stmt.where(
-            or_(
-                tasks.c.created_at < timestamp(created),
-                and_(tasks.c.created_at == timestamp(created), tasks.c.id < task_id),
-            )
-        )
+    stmt = newest_first(tasks, _filter_conditions(flt), cursor, limit)
     found = [row_to_task(row) for row in (await conn.execute(stmt)).mappings()]
     page = found[:limit]
     return page, (encode_cursor(page[-1]) if len(found) > limit else None)
+
+
+def newest_first(
+    table: Table, conditions: list[Any], cursor: str | None, limit: int
+) -> Select[Any]:
+    """A page of ``table`` newest first after ``cursor`` (one row more than ``limit``,
+    which tells whether another page follows); tasks and jobs list alike."""
+    stmt = select(table).order_by(table.c.created_at.desc(), table.c.id.desc()).limit(limit + 1)
+    for condition in conditions:
+        stmt = stmt.where(condition)
+    if cursor:
+        created, row_id = decode_cursor(cursor)
+        stmt = stmt.where(
+            or_(
+                table.c.created_at < timestamp(created),
+                and_(table.c.created_at == timestamp(created), table.c.id < row_id),
+            )
+        )
+    return stmt
 
 
 def _filter_conditions(flt: TaskFilter) -> list[Any]:

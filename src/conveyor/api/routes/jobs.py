@@ -12,11 +12,10 @@ from sse_starlette import EventSourceResponse
 
 from conveyor.api.deps import ServicesDep, StreamPrincipal, UserPrincipal
 from conveyor.api.errors import error_responses
-from conveyor.api.input import CheckedRoute
+from conveyor.api.input import CheckedRoute, enum_list
 from conveyor.api.routes.events import SSE_RESPONSE, respond_stream
 from conveyor.api.schemas.jobs import ChunkList, ChunkOut, JobCreate, JobList, JobOut
 from conveyor.domain.jobs import JobStatus, index_ranges, result_lines
-from conveyor.errors import InvalidInput
 from conveyor.services.idempotency import IdempotencyRequest, request_hash
 from conveyor.services.job_streams import JobStreamService
 from conveyor.services.jobs import JobView
@@ -57,16 +56,6 @@ async def create_job(
     return JSONResponse(outcome.response, status_code=outcome.status_code)
 
 
-def _statuses(values: list[str]) -> list[JobStatus]:
-    try:
-        return [JobStatus(v) for part in values for v in part.split(",") if v]
-    except ValueError as exc:
-        allowed = ", ".join(s.value for s in JobStatus)
-        raise InvalidInput(
-            "unknown status", details=[{"field": "status", "message": f"one of: {allowed}"}]
-        ) from exc
-
-
 @router.get("")
 async def list_jobs(
     who: UserPrincipal,
@@ -77,7 +66,8 @@ async def list_jobs(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> JobList:
     """Newest first. Users see their own jobs; admins all (or one owner's)."""
-    flt = JobFilter(owner_id=owner_id if who.is_admin else None, status=_statuses(status))
+    statuses = enum_list(status, JobStatus)
+    flt = JobFilter(owner_id=owner_id if who.is_admin else None, status=statuses)
     views, next_cursor = await services.jobs.list_views(who, flt, cursor, limit)
     return JobList(jobs=[JobOut.of(v) for v in views], next_cursor=next_cursor)
 

@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 
 from conveyor.api.deps import AdminPrincipal, AnyPrincipal, ServicesDep, UserPrincipal
 from conveyor.api.errors import error_responses
-from conveyor.api.input import CheckedRoute
+from conveyor.api.input import CheckedRoute, enum_list
 from conveyor.api.schemas.tasks import (
     ProgressList,
     ProgressOut,
@@ -24,7 +24,6 @@ from conveyor.api.schemas.tasks import (
 from conveyor.domain.states import TaskStatus
 from conveyor.domain.tasks import Task
 from conveyor.domain.validation import INT64_MAX
-from conveyor.errors import InvalidInput
 from conveyor.services.idempotency import IdempotencyRequest, request_hash
 from conveyor.store.tasks import TaskFilter
 
@@ -74,13 +73,7 @@ async def create_tasks(
 
 
 def _statuses(values: list[str]) -> list[TaskStatus]:
-    try:
-        return [TaskStatus(v) for part in values for v in part.split(",") if v]
-    except ValueError as exc:
-        allowed = ", ".join(s.value for s in TaskStatus)
-        raise InvalidInput(
-            "unknown status", details=[{"field": "status", "message": f"one of: {allowed}"}]
-        ) from exc
+    return enum_list(values, TaskStatus)
 
 
 @router.get("")
