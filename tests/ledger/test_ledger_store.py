@@ -207,6 +207,22 @@ async def test_the_initial_grant_lands_once_per_user(db: Database) -> None:
         assert await ledger.was_used(conn, TransactionKind.INITIAL, user)
 
 
+async def test_credits_held_stay_within_64_bits(db: Database) -> None:
+    """Every balance is at most what all users hold together, which the world
+    account's (negative) balance bounds: a deposit past 2^63 - 1 is refused."""
+    alice, bob = new_user(), new_user()
+    async with db.write() as conn:
+        await ledger.deposit(conn, user_id=alice, amount=2**63 - 2, ref="big")
+    with pytest.raises(Conflict) as raised:
+        async with db.write() as conn:
+            await ledger.deposit(conn, user_id=bob, amount=2, ref="one more")
+    assert raised.value.code == "ledger_full"
+    async with db.write() as conn:
+        await ledger.deposit(conn, user_id=bob, amount=1, ref="the last one")
+    assert await wallet(db, alice) == Balances(2**63 - 2, 0, 0)
+    await assert_sound(db)
+
+
 @pytest.mark.parametrize("amount", [0, -1, 2**63, True])
 async def test_amounts_are_positive_64_bit_ints(db: Database, amount: int) -> None:
     with pytest.raises(ValueError, match="positive 64-bit"):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from conveyor.cli import db, demo, jobs_cmd, nodes_cmd, serve, tasks_cmd, worker_cmd
+from conveyor.cli import db, demo, jobs_cmd, nodes_cmd, serve, tasks_cmd, wallet_cmd, worker_cmd
 
 app = typer.Typer(
     name="conveyor",
@@ -24,6 +24,7 @@ app.command("cancel")(tasks_cmd.cancel)
 app.command("retry")(tasks_cmd.retry)
 app.add_typer(nodes_cmd.app, name="nodes")
 app.add_typer(jobs_cmd.app, name="jobs")
+app.add_typer(wallet_cmd.app, name="wallet")
 app.command("demo")(demo.demo)
 
 

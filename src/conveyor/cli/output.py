@@ -18,6 +18,7 @@ from conveyor.client.errors import (
     Conflict,
     ConnectionFailed,
     NotFound,
+    PaymentRequired,
     PermissionDenied,
 )
 from conveyor.client.models import Node, Task
@@ -34,6 +35,7 @@ CONFLICT = 5
 UNREACHABLE = 6
 TASK_FAILED = 7
 TIMED_OUT = 8
+INSUFFICIENT_CREDITS = 9
 
 console = Console()
 errors = Console(stderr=True)
@@ -65,6 +67,8 @@ def exit_code_for(exc: Exception) -> int:
         return CONFLICT
     if isinstance(exc, BadRequest):
         return USAGE
+    if isinstance(exc, PaymentRequired):
+        return INSUFFICIENT_CREDITS
     if isinstance(exc, ConnectionFailed):
         return UNREACHABLE
     return ERROR

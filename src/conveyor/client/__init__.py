@@ -9,11 +9,22 @@ from conveyor.client.errors import (
     ConnectionFailed,
     ConveyorClientError,
     NotFound,
+    PaymentRequired,
     PermissionDenied,
     RateLimited,
     ServiceUnavailable,
 )
-from conveyor.client.models import Attempt, ClaimResult, Event, Node, Progress, Task
+from conveyor.client.models import (
+    Attempt,
+    ClaimResult,
+    Event,
+    Node,
+    Payment,
+    Progress,
+    Task,
+    Wallet,
+    WalletTransaction,
+)
 from conveyor.client.retry import RetryPolicy
 from conveyor.client.sync_client import Client
 
@@ -31,10 +42,14 @@ __all__ = [
     "Event",
     "Node",
     "NotFound",
+    "Payment",
+    "PaymentRequired",
     "PermissionDenied",
     "Progress",
     "RateLimited",
     "RetryPolicy",
     "ServiceUnavailable",
     "Task",
+    "Wallet",
+    "WalletTransaction",
 ]

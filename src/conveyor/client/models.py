@@ -192,6 +192,74 @@ class Node:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class Wallet:
+    """Whole credits: spendable, held for running jobs, and earned by one's nodes."""
+
+    user_id: str
+    available: int
+    reserved: int
+    earned: int
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Wallet:
+        return cls(data["user_id"], data["available"], data["reserved"], data["earned"])
+
+
+@dataclass(frozen=True, slots=True)
+class Payment:
+    """A deposit or withdrawal; a pending Stripe deposit carries its ``checkout_url``."""
+
+    id: str
+    provider: str
+    direction: str
+    status: str
+    amount: int
+    checkout_url: str | None
+    created_at: datetime | None
+    wallet: Wallet
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Payment:
+        return cls(
+            id=data["payment_id"],
+            provider=data["provider"],
+            direction=data["direction"],
+            status=data["status"],
+            amount=data["amount"],
+            checkout_url=data.get("checkout_url"),
+            created_at=_time(data.get("created_at")),
+            wallet=Wallet.from_json(data["wallet"]),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class WalletTransaction:
+    """One ledger transaction as this wallet saw it: the change to each balance."""
+
+    id: int
+    kind: str
+    ref: str
+    created_at: datetime | None
+    available: int
+    reserved: int
+    earned: int
+    details: dict[str, Any] | None
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> WalletTransaction:
+        return cls(
+            id=data["transaction_id"],
+            kind=data["kind"],
+            ref=data["ref"],
+            created_at=_time(data.get("created_at")),
+            available=data["available"],
+            reserved=data["reserved"],
+            earned=data["earned"],
+            details=data.get("details"),
+        )
+
+
 JOB_TERMINAL = frozenset({"completed", "partially_failed", "cancelled"})
 
 

@@ -14,7 +14,17 @@ from typing import Any, TypeVar
 
 from conveyor.client.async_client import AsyncClient, JsonDict
 from conveyor.client.jobs import SyncJobCalls
-from conveyor.client.models import ClaimResult, Event, Heartbeat, Node, Progress, Task
+from conveyor.client.models import (
+    ClaimResult,
+    Event,
+    Heartbeat,
+    Node,
+    Payment,
+    Progress,
+    Task,
+    Wallet,
+    WalletTransaction,
+)
 from conveyor.client.retry import RetryPolicy
 
 T = TypeVar("T")
@@ -168,6 +178,20 @@ class Client(SyncJobCalls):
 
     def stats(self) -> JsonDict:
         return self._run(self.aio.stats())
+
+    def wallet(self, user_id: str | None = None) -> Wallet:
+        return self._run(self.aio.wallet(user_id))
+
+    def deposit(self, amount: int, *, idempotency_key: str | None = None) -> Payment:
+        return self._run(self.aio.deposit(amount, idempotency_key=idempotency_key))
+
+    def withdraw(self, amount: int, *, idempotency_key: str | None = None) -> Payment:
+        return self._run(self.aio.withdraw(amount, idempotency_key=idempotency_key))
+
+    def transactions(
+        self, *, cursor: str | None = None, limit: int = 50, user_id: str | None = None
+    ) -> tuple[list[WalletTransaction], str | None]:
+        return self._run(self.aio.transactions(cursor=cursor, limit=limit, user_id=user_id))
 
 
 async def _next(agen: AsyncIterator[T]) -> T:

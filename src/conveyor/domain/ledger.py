@@ -15,6 +15,13 @@ from typing import Any
 
 # A signed 64-bit column holds every balance; an amount beyond it is refused at the edge.
 MAX_AMOUNT = 2**63 - 1
+# The most one request may move. FastAPI writes OpenAPI bounds as floats: 10^18 is
+# one exactly and prints as ``1e+18``, so the document's maximum is the server's to
+# the credit (2^63 - 1 would print as 2^63, a number the server refuses).
+MAX_API_AMOUNT = 10**18
+# A history cursor is a transaction id, 1 to 10^18 - 1 (far below 2^63): every string
+# the pattern allows is a valid cursor, so the API can state it exactly.
+CURSOR_PATTERN = r"^[1-9][0-9]{0,17}$"
 PLATFORM_ACCOUNT = "platform"
 # Where deposits come from and withdrawals go: the one account allowed below zero
 # (its negative balance is what users hold in total, minus what the platform earned).

@@ -11,8 +11,7 @@ same transaction as the entries that move it.
 
 from __future__ import annotations
 
-import base64
-import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -25,6 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from conveyor.domain.ledger import (
+    CURSOR_PATTERN,
     MAX_AMOUNT,
     PLATFORM_ACCOUNT,
     USER_KINDS,
@@ -56,21 +56,12 @@ __all__ = [
 ]
 
 AVAILABLE, RESERVED, EARNED = AccountKind.AVAILABLE, AccountKind.RESERVED, AccountKind.EARNED
+CURSOR = re.compile(CURSOR_PATTERN)
 
 
 async def reserve(conn: AsyncConnection, *, user_id: str, amount: int, ref: str) -> None:
     """Move ``amount`` from the user's available balance to its reserved one (a job's budget)."""
-    check_amount(amount)
-    await _refuse_used(conn, TransactionKind.RESERVE, ref)
-    held = await _lock(conn, [user_account(user_id, AVAILABLE), user_account(user_id, RESERVED)])
-    available = held[user_account(user_id, AVAILABLE)]
-    if available < amount:
-        raise _short(amount, available)
-    postings = [
-        (user_account(user_id, AVAILABLE), -amount),
-        (user_account(user_id, RESERVED), amount),
-    ]
-    await _post(conn, TransactionKind.RESERVE, ref, postings)
+    await _between(conn, TransactionKind.RESERVE, ref, user_id, AVAILABLE, RESERVED, amount)
 
 
 async def settle(
@@ -90,7 +81,8 @@ async def settle(
     source = user_account(customer_id, RESERVED)
     earner = user_account(earner_id, EARNED) if earner_id is not None else PLATFORM_ACCOUNT
     held = await _lock(conn, [source, earner, PLATFORM_ACCOUNT])
-    _require_reserved(held[source], amount)
+    if held[source] < amount:
+        raise _overdrawn(amount, held[source])
     postings: list[Posting] = [(source, -amount)]
     if earner == PLATFORM_ACCOUNT:
         postings.append((PLATFORM_ACCOUNT, amount))
@@ -104,15 +96,27 @@ async def settle(
 
 async def release(conn: AsyncConnection, *, user_id: str, amount: int, ref: str) -> None:
     """Give a reservation back to the available balance (a failed chunk, a cancellation)."""
+    await _between(conn, TransactionKind.RELEASE, ref, user_id, RESERVED, AVAILABLE, amount)
+
+
+async def _between(
+    conn: AsyncConnection,
+    kind: TransactionKind,
+    ref: str,
+    user_id: str,
+    source: AccountKind,
+    target: AccountKind,
+    amount: int,
+) -> None:
+    """Move credits between two of one user's accounts; short of them is a 402 when
+    spending the available balance and a caller's bug (409) when it is a reservation."""
     check_amount(amount)
-    await _refuse_used(conn, TransactionKind.RELEASE, ref)
-    held = await _lock(conn, [user_account(user_id, AVAILABLE), user_account(user_id, RESERVED)])
-    _require_reserved(held[user_account(user_id, RESERVED)], amount)
-    postings = [
-        (user_account(user_id, RESERVED), -amount),
-        (user_account(user_id, AVAILABLE), amount),
-    ]
-    await _post(conn, TransactionKind.RELEASE, ref, postings)
+    await _refuse_used(conn, kind, ref)
+    src, dst = user_account(user_id, source), user_account(user_id, target)
+    held = await _lock(conn, [src, dst])
+    if held[src] < amount:
+        raise _short(amount, held[src]) if source is AVAILABLE else _overdrawn(amount, held[src])
+    await _post(conn, kind, ref, [(src, -amount), (dst, amount)])
 
 
 async def deposit(
@@ -127,7 +131,15 @@ async def deposit(
     """Credits paid in through a provider: from the world to the user's available balance."""
     check_amount(amount)
     await _refuse_used(conn, kind, ref)
-    await _lock(conn, [user_account(user_id, AVAILABLE), WORLD_ACCOUNT])
+    held = await _lock(conn, [user_account(user_id, AVAILABLE), WORLD_ACCOUNT])
+    # Every other account is at least zero and they all sum to minus the world's
+    # balance: keeping that within 64 bits keeps every balance within 64 bits.
+    if held[WORLD_ACCOUNT] - amount < -MAX_AMOUNT:
+        raise Conflict(
+            "this deposit would take the credits held past 2^63 - 1",
+            code="ledger_full",
+            details={"held": -held[WORLD_ACCOUNT], "amount": amount},
+        )
     postings = [(WORLD_ACCOUNT, -amount), (user_account(user_id, AVAILABLE), amount)]
     await _post(conn, kind, ref, postings, details)
 
@@ -232,23 +244,15 @@ async def _movements(
 
 
 def encode_cursor(transaction_id: int) -> str:
-    raw = json.dumps([transaction_id]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    """Opaque to clients; it is the last transaction id of the page, in decimal."""
+    return str(transaction_id)
 
 
 def decode_cursor(cursor: str) -> int:
     """A cursor is client input like any other: what it decodes to must be storable."""
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        decoded = json.loads(raw.decode("utf-8"))
-        if not (isinstance(decoded, list) and len(decoded) == 1):
-            raise ValueError("not a one-item list")
-        (transaction_id,) = decoded
-        if type(transaction_id) is not int or not 0 < transaction_id <= MAX_AMOUNT:
-            raise ValueError("not a transaction id")
-    except (ValueError, TypeError, RecursionError) as exc:
-        raise InvalidInput("invalid cursor", details=[{"field": "cursor"}]) from exc
-    return transaction_id
+    if not CURSOR.fullmatch(cursor):
+        raise InvalidInput("invalid cursor", details=[{"field": "cursor"}])
+    return int(cursor)
 
 
 async def was_used(conn: AsyncConnection, kind: TransactionKind, ref: str) -> bool:
@@ -353,20 +357,19 @@ def _used_conflict(kind: TransactionKind, ref: str) -> Conflict:
     )
 
 
-def _require_reserved(reserved: int, amount: int) -> None:
-    if reserved < amount:
-        # The caller's own bookkeeping is off: paying or releasing more than it reserved.
-        raise Conflict(
-            "not that much is reserved",
-            code="ledger_overdrawn",
-            details={"required": amount, "reserved": reserved},
-        )
+def _overdrawn(amount: int, reserved: int) -> Conflict:
+    # The caller's own bookkeeping is off: paying or releasing more than it reserved.
+    return Conflict(
+        "not that much is reserved",
+        code="ledger_overdrawn",
+        details={"required": amount, "reserved": reserved},
+    )
 
 
 def _short(amount: int, available: int) -> PaymentRequired:
     shortfall = amount - available
     return PaymentRequired(
-        f"{amount} credits needed, {available} available",
+        f"{amount} credits needed, {available} available ({shortfall} short)",
         details={"required": amount, "available": available, "shortfall": shortfall},
     )
 

@@ -18,6 +18,7 @@ from conveyor.api.schemas.wallet import (
     WalletOut,
     WebhookOut,
 )
+from conveyor.domain.ledger import CURSOR_PATTERN
 from conveyor.services.idempotency import IdempotencyRequest, request_hash
 from conveyor.services.wallet import PaymentOutcome
 from conveyor.store.idempotency import StoredResponse
@@ -32,7 +33,7 @@ router = APIRouter(
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]
 UserId = Annotated[
     str | None,
-    Query(max_length=36, description="admins only: read this user's wallet"),
+    Query(pattern=r"^[A-Za-z0-9_.:-]{1,64}$", description="admins: read this user's wallet"),
 ]
 
 
@@ -99,7 +100,10 @@ async def transactions(
     who: UserPrincipal,
     services: ServicesDep,
     user_id: UserId = None,
-    cursor: Annotated[str | None, Query(max_length=500)] = None,
+    cursor: Annotated[
+        str | None,
+        Query(pattern=CURSOR_PATTERN, description="``next_cursor`` of the previous page"),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> MovementList:
     """The wallet's ledger transactions, newest first."""

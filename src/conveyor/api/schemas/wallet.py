@@ -1,6 +1,6 @@
 """Wallet request and response models. Amounts are whole credits: strict integers,
 so ``1.0``, ``"1"`` and ``true`` are refused, as are zero, negatives and anything
-past 64 bits."""
+past ``MAX_API_AMOUNT`` (10^18, see domain/ledger.py)."""
 
 from __future__ import annotations
 
@@ -10,10 +10,12 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, Field, StrictInt
 
 from conveyor.api.schemas.common import Strict
-from conveyor.domain.ledger import MAX_AMOUNT, Balances, Movement
+from conveyor.domain.ledger import MAX_API_AMOUNT, Balances, Movement
 from conveyor.services.wallet import PaymentOutcome
 
-Amount = Annotated[StrictInt, Field(ge=1, le=MAX_AMOUNT, description="whole credits, at least 1")]
+Amount = Annotated[
+    StrictInt, Field(ge=1, le=MAX_API_AMOUNT, description="whole credits, at least 1")
+]
 
 
 class AmountIn(Strict):
