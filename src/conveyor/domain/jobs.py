@@ -25,8 +25,11 @@ from conveyor.domain.validation import INT64_MAX
 # then requires (a node advertises ``runtime: python`` to run Python code).
 RUNTIMES = ("python", "node")
 RUNTIME_LABEL = "runtime"
-# Chunks are inserted in batches while the dataset streams in.
+# Chunks are inserted in batches while the dataset streams in: at most this many
+# chunks, or this many items, whichever comes first, so that big chunks of a big
+# dataset never pile up in memory.
 INSERT_BATCH = 200
+INSERT_ITEMS = 10_000
 # The grid shows this many of a chunk's first items.
 PREVIEW_ITEMS = 3
 # Why the system cancelled a chunk: its job was cancelled (the job's cancel then

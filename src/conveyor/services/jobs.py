@@ -17,6 +17,7 @@ from typing import Any
 from conveyor.domain.access import Principal
 from conveyor.domain.jobs import (
     INSERT_BATCH,
+    INSERT_ITEMS,
     JOB_CANCELLED,
     Job,
     JobFigures,
@@ -46,8 +47,9 @@ from conveyor.store.jobs import ChunkResult, JobFilter
 # A cancel re-reads open chunks until none is left: a claim or a release may move
 # one between the read and the write.
 CANCEL_ROUNDS = 10
-# Chunks read per results page (each in its own short read transaction).
-RESULTS_PAGE = 100
+# Chunks read per results page (each in its own short read transaction); few, so
+# that a page of big chunks stays small in memory.
+RESULTS_PAGE = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,14 +157,17 @@ class JobService:
             chunks += 1
             current = []
 
+        held = 0  # items in the batch not yet written
         async for item in source:
             current.append(item)
             items += 1
+            held += 1
             if len(current) == spec.chunk_size:
                 cut()
-                if len(batch) >= INSERT_BATCH:
+                if len(batch) >= INSERT_BATCH or held >= INSERT_ITEMS:
                     await job_store.insert_chunks(unit.conn, batch, now)
                     batch = []
+                    held = 0
         if current:
             cut()
         await job_store.insert_chunks(unit.conn, batch, now)
