@@ -169,3 +169,28 @@ async def test_an_uploaded_dataset_is_cut_into_chunks_in_order(
     grid = (await api.http.get(f"/jobs/{created['job_id']}/chunks", headers=alice)).json()
     assert all(c["status"] == "completed" and c["node_id"] == "n1" for c in grid["chunks"])
     assert all(c["result_size"] > 0 for c in grid["chunks"])
+
+
+async def test_job_listing_pages_and_filters(api: Api) -> None:
+    alice = await api.user_headers("alice")
+    made = [
+        (await create_job(api, alice, items=[i], chunk_size=1, price_per_chunk=0))["job_id"]
+        for i in range(3)
+    ]
+    await api.http.post(f"/jobs/{made[0]}/cancel", headers=alice)
+    r = await api.http.get("/jobs", params={"limit": 2}, headers=alice)
+    first = r.json()
+    assert [j["job_id"] for j in first["jobs"]] == made[:0:-1]
+    r = await api.http.get(
+        "/jobs", params={"limit": 2, "cursor": first["next_cursor"]}, headers=alice
+    )
+    assert [j["job_id"] for j in r.json()["jobs"]] == [made[0]]
+    assert r.json()["next_cursor"] is None
+    r = await api.http.get("/jobs", params={"status": "cancelled"}, headers=alice)
+    assert [j["job_id"] for j in r.json()["jobs"]] == [made[0]]
+    assert r.json()["jobs"][0]["counts"] == {"cancelled": 1}
+    for params in ({"status": "finished"}, {"cursor": "not-a-cursor"}):
+        bad = await api.http.get("/jobs", params=params, headers=alice)
+        assert bad.status_code == 400 and bad.json()["error"]["code"] == "invalid_input"
+    grid = await api.http.get(f"/jobs/{made[1]}/chunks", params={"cursor": "x"}, headers=alice)
+    assert grid.status_code == 400
