@@ -48,7 +48,9 @@ async def chunks_ended(conn: AsyncConnection, moved: Iterable[Task]) -> None:
     for job in await job_store.get_jobs(conn, list(by_job), lock=True):
         for task in by_job[job.id]:
             await _account(conn, job, task, earners)
-        if job.status is JobStatus.RUNNING:
+        # Counting every chunk on each finish made a job's finishes cost O(chunks);
+        # the open check reads an index entry or two, the count runs once, at the end.
+        if job.status is JobStatus.RUNNING and not await job_store.has_open_chunks(conn, job.id):
             status = final_status(await job_store.chunk_counts(conn, job.id))
             if status is not None:
                 await job_store.finish_job(conn, job.id, status, ended[0].updated_at)
