@@ -17,7 +17,7 @@ from conveyor.domain.tasks import NewTask, Task
 from conveyor.errors import Conflict
 from conveyor.store.job_rows import RUNNING, row_to_job
 from conveyor.store.schema import jobs, tasks
-from conveyor.store.tasks import encode_key, newest_first, row_to_task
+from conveyor.store.tasks import encode_key, new_row, newest_first, row_to_task
 
 
 async def insert_job(conn: AsyncConnection, job: Job) -> None:
@@ -41,32 +41,7 @@ async def insert_chunks(conn: AsyncConnection, new: Sequence[NewTask], now: date
     what the server holds."""
     if not new:
         return
-    rows = [
-        {
-            "id": item.id,
-            "task_type": item.task_type,
-            "status": TaskStatus.PENDING.value,
-            "version": 1,
-            "params": item.params,
-            "metadata": item.metadata,
-            "owner_id": item.owner_id,
-            "assigned_node_id": None,
-            "priority": item.priority,
-            "attempts": 0,
-            "max_attempts": item.max_attempts,
-            "run_at": item.run_at,
-            "timeout_seconds": item.timeout_seconds,
-            "original_task_id": None,
-            "required_labels": item.required_labels,
-            "progress_seq": 0,
-            "runs": 0,
-            "job_id": item.job_id,
-            "chunk_index": item.chunk_index,
-            "created_at": now,
-            "updated_at": now,
-        }
-        for item in new
-    ]
+    rows = [new_row(item, now) for item in new]
     await conn.execute(insert(tasks), rows)
 
 

@@ -90,7 +90,7 @@ def timestamp(value: datetime) -> Any:
 async def insert_tasks(conn: AsyncConnection, new: Sequence[NewTask], now: datetime) -> list[Task]:
     if not new:
         return []
-    rows = [_new_row(item, now) for item in new]
+    rows = [new_row(item, now) for item in new]
     try:
         result = await conn.execute(insert(tasks).returning(*TASK_COLUMNS), rows)
     except IntegrityError as exc:
@@ -99,7 +99,7 @@ async def insert_tasks(conn: AsyncConnection, new: Sequence[NewTask], now: datet
     return [created[item.id] for item in new]
 
 
-def _new_row(item: NewTask, now: datetime) -> dict[str, Any]:
+def new_row(item: NewTask, now: datetime) -> dict[str, Any]:
     return {
         "id": item.id,
         "task_type": item.task_type,
