@@ -115,6 +115,8 @@ class Settings(BaseSettings):
     # None by default: the header is ignored and the connection's peer is the client.
     trusted_proxies: str = ""
     platform_fee_percent: int = Field(default=10, ge=0, le=100)
+    # How many nodes one user may register (providers, DESIGN §3).
+    max_nodes_per_user: int = Field(default=5, ge=0)
 
     # Wallet and payments (docs/wallet.md). The sandbox credits deposits and pays
     # withdrawals at once, with no money involved: for development and demos only.

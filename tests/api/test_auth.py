@@ -133,5 +133,9 @@ async def test_users_and_nodes_see_only_their_own(api: Api) -> None:
     # Roles: nodes cannot create tasks, users cannot use worker or admin endpoints.
     assert (await api.http.post("/tasks", json={"task_type": "x"}, headers=n1)).status_code == 403
     assert (await api.http.post("/worker/claim", json={}, headers=alice)).status_code == 403
-    assert (await api.http.get("/nodes", headers=alice)).status_code == 403
+    # A user sees only the nodes it owns (none here); the registry is the admins'.
+    assert (await api.http.get("/nodes", headers=alice)).json()["nodes"] == []
+    assert (await api.http.get("/nodes/n1", headers=alice)).status_code == 404
+    cleanup = {"dead_for_seconds": 60}
+    assert (await api.http.post("/nodes/cleanup", json=cleanup, headers=alice)).status_code == 403
     assert (await api.http.get(f"/tasks/{tid}", headers=n1)).status_code == 200

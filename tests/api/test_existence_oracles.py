@@ -62,29 +62,31 @@ async def test_a_cancelled_pinned_task_is_reported_to_its_pinned_node(api: Api) 
     assert r.json()["cancelled"] == [task_id]
 
 
-async def test_users_cannot_pin_and_a_refused_pin_looks_like_an_unknown_node(api: Api) -> None:
+async def test_a_node_one_may_not_use_looks_like_an_unknown_node(api: Api) -> None:
+    """Users pin to their own nodes and the admins' fleet; another user's node answers
+    exactly like a node that does not exist, and nothing is written."""
     admin = await api.admin_headers()
-    user = await api.user_headers("alice")
-    await api.create_node(admin, node_id="real-node")
+    alice = await api.user_headers("alice")
+    bob = await api.user_headers("bob")
+    r = await api.http.post("/nodes", json={"name": "bobs", "node_id": "bobs-node"}, headers=bob)
+    assert r.status_code == 201, r.text
+    await api.create_node(admin, node_id="fleet-node")
     before = (await api.http.get("/tasks", headers=admin)).json()["tasks"]
     real = await api.http.post(
-        "/tasks", json={"task_type": "noop", "assigned_node_id": "real-node"}, headers=user
+        "/tasks", json={"task_type": "noop", "assigned_node_id": "bobs-node"}, headers=alice
     )
     missing = await api.http.post(
-        "/tasks", json={"task_type": "noop", "assigned_node_id": MISSING}, headers=user
+        "/tasks", json={"task_type": "noop", "assigned_node_id": MISSING}, headers=alice
     )
-    assert_like_missing(real, missing, "real-node", MISSING)
+    assert_like_missing(real, missing, "bobs-node", MISSING)
     assert (real.status_code, real.json()["error"]["code"]) == (404, "node_not_found")
     assert (await api.http.get("/tasks", headers=admin)).json()["tasks"] == before
-    # Admins pin to any node; to an unknown one with the same answer users get.
-    r = await api.http.post(
-        "/tasks", json={"task_type": "noop", "assigned_node_id": MISSING}, headers=admin
-    )
-    assert_like_missing(r, missing, MISSING, MISSING)
-    r = await api.http.post(
-        "/tasks", json={"task_type": "noop", "assigned_node_id": "real-node"}, headers=admin
-    )
-    assert r.status_code == 201 and r.json()["assigned_node_id"] == "real-node"
+    # Bob's node is his to pin to, the fleet's anyone's, and admins' any at all.
+    for who, node in ((bob, "bobs-node"), (alice, "fleet-node"), (admin, "bobs-node")):
+        r = await api.http.post(
+            "/tasks", json={"task_type": "noop", "assigned_node_id": node}, headers=who
+        )
+        assert r.status_code == 201 and r.json()["assigned_node_id"] == node, r.text
 
 
 async def test_a_taken_task_id_answers_the_same_whoever_took_it(api: Api) -> None:

@@ -15,7 +15,7 @@ from conveyor.store.schema import metadata
 
 # Indexes on an expression (``priority DESC``) cannot be compared by autogenerate
 # (it can only guess their signature); their presence is checked by name instead.
-EXPRESSION_INDEXES = {"ix_tasks_claimable", "ix_tasks_pending_order"}
+EXPRESSION_INDEXES = {"ix_tasks_claimable", "ix_tasks_pending_order", "ix_tasks_job_pending"}
 
 
 def _include(obj: Any, name: str | None, type_: str, reflected: bool, other: Any) -> bool:

@@ -20,6 +20,7 @@ from conveyor.api.routes import (
     artifacts,
     auth,
     events,
+    jobs,
     nodes,
     ops,
     tasks,
@@ -170,6 +171,7 @@ def create_app(
     )
     for module in (auth, worker, tasks, nodes, admin, users, artifacts, events, wallet):
         app.include_router(module.router, prefix=API_PREFIX)
+    app.include_router(jobs.router, prefix=API_PREFIX)
     compat.include_profiles(app, settings, API_PREFIX)
     app.include_router(ops.router)
     app.include_router(dashboard.router)

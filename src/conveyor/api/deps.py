@@ -14,6 +14,7 @@ from conveyor.domain.nodes import Node
 from conveyor.errors import Forbidden, Unauthorized
 from conveyor.ratelimit.base import RateLimiter
 from conveyor.services.auth import AuthService, Caller
+from conveyor.services.jobs import JobService
 from conveyor.services.nodes import NodeService
 from conveyor.services.payments import build_provider
 from conveyor.services.runtime import Runtime
@@ -32,6 +33,7 @@ class Services:
     nodes: NodeService
     users: UserAdminService
     limits: Limits
+    jobs: JobService
     wallet: WalletService
 
     @property
@@ -49,6 +51,7 @@ class Services:
             nodes=NodeService(rt),
             users=UserAdminService(rt),
             limits=Limits(limiter, settings.rate_limit_presets(), settings.trusted_networks()),
+            jobs=JobService(rt),
             wallet=WalletService(rt, build_provider(settings)),
         )
 
@@ -95,7 +98,9 @@ async def get_stream_caller(request: Request, services: ServicesDep) -> Caller:
     ticket = request.query_params.get("ticket")
     if ticket is None:
         return await get_caller(request, services)
-    caller = await services.auth.authenticate_stream(ticket, request.path_params.get("task_id"))
+    # A ticket names the one stream it opens: a task's, or a job's.
+    scope = request.path_params.get("task_id") or request.path_params.get("job_id")
+    caller = await services.auth.authenticate_stream(ticket, scope)
     request.scope["state"][PRINCIPAL_KEY] = caller.principal.id
     await enforce_limit(request, services, caller.principal.id, "api")
     return caller

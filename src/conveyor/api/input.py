@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Coroutine
-from typing import Any
+from enum import StrEnum
+from typing import Any, TypeVar
 
 from fastapi import params
 from fastapi.routing import APIRoute
@@ -25,6 +26,20 @@ from conveyor.errors import InvalidInput
 # the free-form fields themselves are held to MAX_DEPTH by their schemas.
 BODY_DEPTH = MAX_DEPTH + 4
 _JSON_TYPES = ("application/json",)
+
+
+E = TypeVar("E", bound=StrEnum)
+
+
+def enum_list(values: list[str], kind: type[E], field: str = "status") -> list[E]:
+    """``?status=a,b&status=c`` as enum members; an unknown one is a 400 naming the rest."""
+    try:
+        return [kind(v) for part in values for v in part.split(",") if v]
+    except ValueError as exc:
+        allowed = ", ".join(member.value for member in kind)
+        raise InvalidInput(
+            f"unknown {field}", details=[{"field": field, "message": f"one of: {allowed}"}]
+        ) from exc
 
 
 def _refuse(field: str, message: str) -> InvalidInput:

@@ -8,6 +8,7 @@ from conveyor.cli import (
     admin_cmd,
     db,
     demo,
+    jobs_cmd,
     nodes_cmd,
     serve,
     tasks_cmd,
@@ -35,6 +36,7 @@ app.command("cancel")(tasks_cmd.cancel)
 app.command("retry")(tasks_cmd.retry)
 app.add_typer(nodes_cmd.app, name="nodes")
 app.add_typer(admin_cmd.app, name="admin")
+app.add_typer(jobs_cmd.app, name="jobs")
 app.add_typer(wallet_cmd.app, name="wallet")
 app.command("demo")(demo.demo)
 

@@ -20,6 +20,7 @@ from conveyor.client.errors import (
     error_from_response,
     retry_after_seconds,
 )
+from conveyor.client.jobs import AsyncJobCalls
 from conveyor.client.models import (
     ClaimResult,
     Event,
@@ -65,7 +66,7 @@ def finish_payload(
     return item
 
 
-class AsyncClient(AdminCalls, WalletCalls):
+class AsyncClient(AdminCalls, WalletCalls, AsyncJobCalls):
     """Log in with a user (``username``/``password``), a node (``node_id``/``secret``)
     or an existing ``token``. Tokens are renewed automatically."""
 

@@ -279,3 +279,94 @@ class WalletTransaction:
             earned=data["earned"],
             details=data.get("details"),
         )
+
+
+JOB_TERMINAL = frozenset({"completed", "partially_failed", "cancelled"})
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """A chunked job with its figures (counts by chunk status, credits, ETA)."""
+
+    id: str
+    status: str
+    task_type: str
+    chunk_count: int
+    item_count: int
+    max_concurrency: int
+    price_per_chunk: int
+    counts: dict[str, int]
+    progress_percent: float
+    spent: int
+    reserved: int
+    refunded: int
+    eta_seconds: float | None
+    created_at: datetime | None
+    raw: dict[str, Any] = field(repr=False, compare=False)
+
+    @property
+    def finished(self) -> bool:
+        return self.status in JOB_TERMINAL
+
+    @property
+    def chunks_done(self) -> int:
+        """Chunks that ended, whichever way."""
+        return sum(n for status, n in self.counts.items() if status in TERMINAL)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Job:
+        return cls(
+            id=data["job_id"],
+            status=data["status"],
+            task_type=data["task_type"],
+            chunk_count=data["chunk_count"],
+            item_count=data["item_count"],
+            max_concurrency=data["max_concurrency"],
+            price_per_chunk=data["price_per_chunk"],
+            counts=dict(data.get("counts") or {}),
+            progress_percent=float(data.get("progress_percent", 0.0)),
+            spent=data.get("spent", 0),
+            reserved=data.get("reserved", 0),
+            refunded=data.get("refunded", 0),
+            eta_seconds=data.get("eta_seconds"),
+            created_at=_time(data.get("created_at")),
+            raw=data,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    """One cell of a job's chunk grid."""
+
+    index: int
+    task_id: str
+    status: str
+    node_id: str | None
+    attempts: int
+    items: int
+    preview: list[Any]
+    result_size: int | None
+    raw: dict[str, Any] = field(repr=False, compare=False)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Chunk:
+        return cls(
+            index=data["chunk_index"],
+            task_id=data["task_id"],
+            status=data["status"],
+            node_id=data.get("node_id"),
+            attempts=data.get("attempts", 0),
+            items=data.get("items", 0),
+            preview=list(data.get("preview") or []),
+            result_size=data.get("result_size"),
+            raw=data,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class JobResults:
+    """A job's results as downloaded: the lines, and the chunks not among them."""
+
+    lines: list[Any]
+    missing: str  # chunk indexes and ranges, "0-4,7"; empty when none is missing
+    missing_count: int

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Coroutine, Iterator, Mapping, Sequenc
 from typing import Any, TypeVar
 
 from conveyor.client.async_client import AsyncClient
+from conveyor.client.jobs import SyncJobCalls
 from conveyor.client.models import (
     ClaimResult,
     Event,
@@ -31,7 +32,7 @@ from conveyor.client.retry import RetryPolicy
 T = TypeVar("T")
 
 
-class Client:
+class Client(SyncJobCalls):
     def __init__(
         self,
         base_url: str,

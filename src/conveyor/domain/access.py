@@ -37,8 +37,3 @@ def can_manage_task(principal: Principal, task: Task) -> bool:
     if principal.role is Role.ADMIN:
         return True
     return principal.role is Role.USER and task.owner_id == principal.id
-
-
-def can_pin_to_nodes(principal: Principal) -> bool:
-    """Pinning a task to a node: admins only, until users own nodes of their own."""
-    return principal.role is Role.ADMIN

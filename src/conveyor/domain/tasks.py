@@ -40,6 +40,9 @@ class Task:
     # Runs that have ended, each kept as an ``Attempt`` (``attempts`` counts only
     # the charged ones: failures and lapsed leases, what ``max_attempts`` bounds).
     runs: int = 0
+    # Set on the chunks of a job (DESIGN §4); None on plain tasks.
+    job_id: str | None = None
+    chunk_index: int | None = None
 
     @property
     def runs_started(self) -> int:
@@ -76,6 +79,8 @@ class NewTask:
     timeout_seconds: int | None
     original_task_id: str | None = None
     required_labels: dict[str, str] = field(default_factory=dict)
+    job_id: str | None = None
+    chunk_index: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

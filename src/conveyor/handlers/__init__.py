@@ -10,6 +10,7 @@ from conveyor.handlers.base import Handler
 from conveyor.handlers.cleanup_temp import make_cleanup_temp
 from conveyor.handlers.config import HandlerSettings
 from conveyor.handlers.email_send import make_email_send
+from conveyor.handlers.noop import make_noop
 from conveyor.handlers.notification_send import make_notification_send
 from conveyor.handlers.report_generate import make_report_generate
 from conveyor.handlers.resize_image import make_resize_image
@@ -22,6 +23,7 @@ def build_handlers(settings: HandlerSettings | None = None) -> dict[str, Handler
         "report_generate": make_report_generate(settings),
         "resize_image": make_resize_image(settings),
         "cleanup_temp": make_cleanup_temp(settings),
+        "noop": make_noop(settings),
     }
 
 

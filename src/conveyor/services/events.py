@@ -23,6 +23,10 @@ def task_channel(task_id: str) -> str:
     return f"task:{task_id}"
 
 
+def job_channel(job_id: str) -> str:
+    return f"job:{job_id}"
+
+
 def status_payload(task: Task) -> dict[str, Any]:
     payload: dict[str, Any] = {
         "task_id": task.id,
@@ -35,6 +39,10 @@ def status_payload(task: Task) -> dict[str, Any]:
         payload["result"] = task.result
     if task.error is not None:
         payload["error"] = task.error
+    if task.job_id is not None:
+        payload["job_id"] = task.job_id
+        payload["chunk_index"] = task.chunk_index
+        payload["node_id"] = task.lease_owner
     return payload
 
 
@@ -55,9 +63,19 @@ class Outbox:
     def status_changed(self, tasks: Iterable[Task]) -> None:
         for task in tasks:
             message = {"event": "status_change", **status_payload(task)}
-            self.messages.append(([task_channel(task.id), FIREHOSE], message))
+            channels = [task_channel(task.id), FIREHOSE]
+            if task.job_id is not None:
+                channels.append(job_channel(task.job_id))
+            self.messages.append((channels, message))
             if task.status is TaskStatus.PENDING:
                 self.wake_types.add(task.task_type)
+            elif task.job_id is not None and task.status is not TaskStatus.IN_PROGRESS:
+                # A chunk that ended freed one of its job's slots: claimers parked
+                # on the job's full slots may take the next chunk now.
+                self.wake_types.add(task.task_type)
+
+    def job_changed(self, job_id: str, status: str) -> None:
+        self.messages.append(([job_channel(job_id)], {"event": "job", "status": status}))
 
     def progressed(self, progress: Progress) -> None:
         message = {"event": "progress", **progress_payload(progress)}

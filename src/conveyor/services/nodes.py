@@ -6,14 +6,14 @@ import builtins
 import re
 import secrets
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
 from conveyor.domain.access import Principal
 from conveyor.domain.nodes import Node
 from conveyor.domain.states import NodeHealth, NodeKind, NodeStatus
 from conveyor.domain.transitions import Event
-from conveyor.errors import Forbidden, InvalidInput, NotFound
+from conveyor.errors import Conflict, Forbidden, InvalidInput, NotFound
 from conveyor.services.credentials import node_key
 from conveyor.services.leases import cancel_pinned, release_node_leases
 from conveyor.services.runtime import Runtime
@@ -79,8 +79,19 @@ class NodeService:
         self.rt = rt
 
     async def register(self, who: Principal, spec: NodeSpec) -> tuple[Node, str]:
-        """Create a node; its secret is returned here once and stored only hashed."""
-        _require_admin(who)
+        """Create a node; its secret is returned here once and stored only hashed.
+
+        A user registers a pull node it owns (a provider's, paid for its chunks), up
+        to ``max_nodes_per_user``; push nodes are admins' (the server calls their URL).
+        """
+        if who.is_node:
+            raise Forbidden("nodes cannot register nodes")
+        if not who.is_admin:
+            if spec.owner_id not in (None, who.id):
+                raise Forbidden("only admins register nodes for someone else")
+            if spec.kind is not NodeKind.PULL:
+                raise Forbidden("only admins register push nodes")
+            spec = replace(spec, owner_id=who.id)
         node_id = spec.node_id or f"node-{uuid.uuid4().hex[:12]}"
         if not NODE_ID.match(node_id):
             raise InvalidInput("invalid node id", details=[{"field": "node_id"}])
@@ -116,23 +127,33 @@ class NodeService:
             secret_version=secret_version,
         )
         async with self.rt.db.write() as conn:
+            if not who.is_admin:
+                limit = self.rt.settings.max_nodes_per_user
+                if await node_store.count_owned(conn, who.id) >= limit:
+                    raise Conflict(
+                        f"a user may register at most {limit} nodes", code="node_limit_reached"
+                    )
             await node_store.create_node(conn, node)
         return node, secret
 
     async def get(self, who: Principal, node_id: str) -> Node:
-        _require_admin(who)
+        _require_user(who)
         async with self.rt.db.read() as conn:
             node = await node_store.get_node(conn, node_id)
-        if node is None:
+        if node is None or not _may_manage(who, node):
             raise NotFound(f"node {node_id} not found")
         return node
 
     async def list(self, who: Principal, flt: NodeFilter | None = None) -> list[NodeView]:
-        _require_admin(who)
+        _require_user(who)
         flt = flt or NodeFilter()
         async with self.rt.db.read() as conn:
             found = await node_store.list_nodes(
-                conn, kind=flt.kind, status=flt.status, health=flt.health
+                conn,
+                kind=flt.kind,
+                status=flt.status,
+                health=flt.health,
+                owner_id=None if who.is_admin else who.id,
             )
             found = [n for n in found if flt.admits(n)]
             counts = await node_store.task_counts(conn, [n.id for n in found])
@@ -148,7 +169,9 @@ class NodeService:
         self, who: Principal, node_id: str, changes: NodeChanges
     ) -> tuple[Node, str | None]:
         """Apply changes; returns the node and, when rotated, its new one-time secret."""
-        _require_admin(who)
+        await self.get(who, node_id)
+        if not who.is_admin and changes.url is not None:
+            raise Forbidden("only admins set a node's url")
         values: dict[str, object] = {"updated_at": self.rt.clock.now()}
         for name in ("status", "task_types", "labels", "max_concurrency", "name", "url"):
             value = getattr(changes, name)
@@ -185,7 +208,7 @@ class NodeService:
         Released (``Event.RELEASE``), not expired: no attempt is charged, because
         an admin removing a node is no fault of the tasks it held.
         """
-        _require_admin(who)
+        await self.get(who, node_id)
         async with unit_of_work(self.rt) as unit:
             released = await release_node_leases(unit, self.rt, node_id, Event.RELEASE)
             if not await node_store.delete_node(unit.conn, node_id):
@@ -213,3 +236,13 @@ class NodeService:
 def _require_admin(who: Principal) -> None:
     if not who.is_admin:
         raise Forbidden("admins only")
+
+
+def _require_user(who: Principal) -> None:
+    if who.is_node:
+        raise Forbidden("this is for users and admins, not nodes")
+
+
+def _may_manage(who: Principal, node: Node) -> bool:
+    """Admins manage every node; a user only the nodes it owns (others are not found)."""
+    return who.is_admin or node.owner_id == who.id

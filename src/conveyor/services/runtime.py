@@ -16,6 +16,7 @@ from conveyor.security.node_secrets import derive_node_secret
 from conveyor.security.passwords import SecretHasher
 from conveyor.security.tokens import TokenService
 from conveyor.services.credentials import CredentialCache
+from conveyor.services.job_presence import JobPresence
 from conveyor.settings import Settings
 from conveyor.store.database import Database
 
@@ -36,6 +37,7 @@ class Runtime:
     # Principals' credential versions and sessions' revocation, trusted for a few
     # seconds (services/credentials.py); build_runtime attaches it to the bus.
     credentials: CredentialCache[Any] = field(default_factory=lambda: CredentialCache(0.0))
+    jobs_running: JobPresence = field(default_factory=lambda: JobPresence(1.0))
 
     @property
     def retry_policy(self) -> RetryPolicy:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from conveyor.domain.access import Principal, can_manage_task, can_pin_to_nodes, can_view_task
+from conveyor.domain.access import Principal, can_manage_task, can_view_task
 from conveyor.domain.states import RETRYABLE_STATUSES, Role, TaskStatus
 from conveyor.domain.task_types import canonical_task_type
 from conveyor.domain.tasks import Attempt, NewTask, Progress, Task
@@ -89,10 +89,7 @@ class TaskService:
 
     async def _check_pins(self, unit: Unit, who: Principal, new: Sequence[NewTask]) -> None:
         for node_id in sorted({t.assigned_node_id for t in new if t.assigned_node_id}):
-            if not can_pin_to_nodes(who):
-                # The same answer as for a node that does not exist: no probe of the fleet.
-                raise _unknown_node(node_id)
-            await _hold_pin_target(unit, node_id)
+            await _hold_pin_target(unit, node_id, _pin_owner(who))
 
     async def get(self, who: Principal, task_id: str) -> Task:
         async with self.rt.db.read() as conn:
@@ -157,7 +154,7 @@ class TaskService:
             # After the task's row, as a node delete takes its tasks' rows before the
             # node's: both lock in one order, so they wait for each other, never deadlock.
             if pin is not None:
-                await _hold_pin_target(unit, pin)
+                await _hold_pin_target(unit, pin, _pin_owner(who))
             unit.outbox.status_changed([updated])
         return updated
 
@@ -208,10 +205,11 @@ class TaskService:
             raise Forbidden("admins only")
 
 
-def _unknown_node(node_id: str) -> NotFound:
-    return NotFound(f"node {node_id} does not exist", code="node_not_found")
+def _pin_owner(who: Principal) -> str | None:
+    """Whose nodes ``who`` may pin to besides the admins' (None: any node at all)."""
+    return None if who.is_admin else who.id
 
 
-async def _hold_pin_target(unit: Unit, node_id: str) -> None:
-    if not await node_store.hold_for_pin(unit.conn, node_id):
-        raise _unknown_node(node_id)
+async def _hold_pin_target(unit: Unit, node_id: str, owner_id: str | None) -> None:
+    if not await node_store.hold_for_pin(unit.conn, node_id, owner_id):
+        raise NotFound(f"node {node_id} does not exist", code="node_not_found")

@@ -134,6 +134,8 @@ class WorkerService:
                 lease_seconds=self._lease(req.lease_seconds),
                 capacity=fresh.max_concurrency,
                 task_id=task_id,
+                node_owner=fresh.owner_id,
+                chunks=task_id is None and await self.rt.jobs_running.any_running(unit.conn),
             )
             claimed = await claim_store.claim(unit.conn, request, now)
             unit.outbox.status_changed(claimed)
@@ -207,6 +209,11 @@ class WorkerService:
         one, so start is no probe of others' work."""
         if task is None or not self._may_know(node, task):
             return NotFound(f"task {task_id} not found")
+        if node.owner_id is not None and task.job_id is None and task.owner_id != node.owner_id:
+            return NotFound(f"task {task_id} not found")
+        if task.job_id is not None:
+            # A chunk is leased only by a claim, which holds it to its job's slots.
+            return conflict(task, "chunks of a job are taken by claiming, not by id")
         try:
             # The state machine explains a task that is not pending, or not due yet.
             decide(task, Command(Event.START, node_id=node.id), self.rt.clock.now())

@@ -14,7 +14,7 @@ from conveyor.domain.nodes import Node
 from conveyor.domain.states import NodeHealth, NodeKind, NodeStatus, TaskStatus
 from conveyor.errors import Conflict
 from conveyor.store.database import Connection
-from conveyor.store.schema import nodes, tasks
+from conveyor.store.schema import nodes, tasks, users
 from conveyor.store.tasks import timestamp
 from conveyor.store.types import UTCDateTime
 
@@ -83,8 +83,11 @@ async def list_nodes(
     kind: NodeKind | None = None,
     status: NodeStatus | None = None,
     health: NodeHealth | None = None,
+    owner_id: str | None = None,
 ) -> list[Node]:
     stmt = select(nodes).order_by(nodes.c.created_at, nodes.c.id)
+    if owner_id is not None:
+        stmt = stmt.where(nodes.c.owner_id == owner_id)
     if kind is not None:
         stmt = stmt.where(nodes.c.kind == kind.value)
     if status is not None:
@@ -151,7 +154,7 @@ def _heard_at() -> Any:
     return func.coalesce(nodes.c.last_seen, nodes.c.created_at)
 
 
-async def hold_for_pin(conn: Connection, node_id: str) -> bool:
+async def hold_for_pin(conn: Connection, node_id: str, owner_id: str | None = None) -> bool:
     """Whether the node exists, kept so until this transaction ends.
 
     A pin checked in one transaction and written in another could name a node
@@ -161,9 +164,22 @@ async def hold_for_pin(conn: Connection, node_id: str) -> bool:
     SQLite writers are serialised already.
     """
     stmt = select(nodes.c.id).where(nodes.c.id == node_id)
+    if owner_id is not None:
+        # A user may pin to its own nodes and the admins' (which run everyone's
+        # work); another user's node is as good as missing.
+        stmt = stmt.where(or_(nodes.c.owner_id.is_(None), nodes.c.owner_id == owner_id))
     if conn.dialect.name == "postgresql":
         stmt = stmt.with_for_update(read=True, key_share=True)
     return (await conn.execute(stmt)).first() is not None
+
+
+async def count_owned(conn: Connection, owner_id: str) -> int:
+    """How many nodes a user owns, with the user's row locked (PostgreSQL) until the
+    transaction ends, so two registrations at once cannot both fit under the limit."""
+    if conn.dialect.name == "postgresql":
+        await conn.execute(select(users.c.id).where(users.c.id == owner_id).with_for_update())
+    stmt = select(func.count()).select_from(nodes).where(nodes.c.owner_id == owner_id)
+    return int((await conn.execute(stmt)).scalar_one())
 
 
 async def lock_node(conn: Connection, node_id: str) -> Node | None:

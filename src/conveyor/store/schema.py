@@ -128,26 +128,59 @@ tasks = Table(
     Column("finished_at", UTCDateTime()),
     # Runs ended so far; each has its row in task_attempts.
     Column("runs", Integer, nullable=False, server_default=text("0")),
+    # A chunk of a job is a task like any other (leases, versions, retries,
+    # progress and events all apply unchanged); these two say which job and where
+    # in it. NULL for plain tasks.
+    Column("job_id", String(36)),
+    Column("chunk_index", Integer),
     # Partial indexes: a claim scans only pending rows and the sweeper only leased
     # ones, so neither slows down as finished tasks pile up. The pending ones hold
     # the claim's whole order, id included, so a claim reads the first rows in
     # order instead of sorting every pending task of its types.
+    # Plain tasks only: a job's thousands of pending chunks would otherwise sit in
+    # the plain claim's index order and be scanned past by every claim.
     Index(
         "ix_tasks_claimable",
         "task_type",
         text("priority DESC"),
         "run_at",
         "id",
-        sqlite_where=text("status = 'pending'"),
-        postgresql_where=text("status = 'pending'"),
+        sqlite_where=text("status = 'pending' AND job_id IS NULL"),
+        postgresql_where=text("status = 'pending' AND job_id IS NULL"),
     ),
     Index(
         "ix_tasks_pending_order",
         text("priority DESC"),
         "run_at",
         "id",
-        sqlite_where=text("status = 'pending'"),
-        postgresql_where=text("status = 'pending'"),
+        sqlite_where=text("status = 'pending' AND job_id IS NULL"),
+        postgresql_where=text("status = 'pending' AND job_id IS NULL"),
+    ),
+    # A job's chunks: the chunk claim reads one job's pending ones in claim order,
+    # its bucket-slot count reads its in-progress ones, the grid and the results
+    # read them all by index.
+    Index(
+        "ix_tasks_job_pending",
+        "job_id",
+        text("priority DESC"),
+        "run_at",
+        "id",
+        sqlite_where=text("status = 'pending' AND job_id IS NOT NULL"),
+        postgresql_where=text("status = 'pending' AND job_id IS NOT NULL"),
+    ),
+    Index(
+        "ix_tasks_job_in_progress",
+        "job_id",
+        sqlite_where=text("status = 'in_progress' AND job_id IS NOT NULL"),
+        postgresql_where=text("status = 'in_progress' AND job_id IS NOT NULL"),
+    ),
+    Index(
+        "ix_tasks_job_chunk",
+        "job_id",
+        "chunk_index",
+        unique=True,
+        sqlite_where=text("job_id IS NOT NULL"),
+        postgresql_where=text("job_id IS NOT NULL"),
     ),
     Index(
         "ix_tasks_lease_expiry",
@@ -233,6 +266,47 @@ artifacts = Table(
     Column("created_at", UTCDateTime(), nullable=False),
     Index("ix_artifacts_task", "task_id"),
     Index("ix_artifacts_owner_created", "owner_id", "created_at"),
+)
+
+# A chunked job (DESIGN §4): its chunks are rows of ``tasks`` (job_id, chunk_index).
+# Money figures are not stored here: they follow from the chunks' statuses and the
+# price, and the ledger holds the movements themselves.
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("owner_id", String(36), nullable=False),
+    Column("status", String(24), nullable=False),
+    Column("task_type", String(100), nullable=False),
+    Column("chunk_size", Integer, nullable=False),
+    Column("chunk_count", Integer, nullable=False),
+    Column("item_count", BigInteger, nullable=False),
+    Column("max_concurrency", Integer, nullable=False),
+    Column("price_per_chunk", BigInteger, nullable=False),
+    # The fee when the job was created: the terms its customer and earners agreed to.
+    Column("fee_percent", Integer, nullable=False),
+    Column("allow_own_nodes", Boolean, nullable=False, server_default=text("false")),
+    Column("required_labels", json_type(), nullable=False),
+    Column("max_attempts", Integer, nullable=False),
+    Column("priority", Integer, nullable=False, server_default=text("0")),
+    Column("dataset_artifact_id", String(36)),
+    Column("code_artifact_id", String(36)),
+    Column("runtime", String(16)),
+    Column("metadata", json_type(), nullable=False),
+    # When a claim last took chunks of this job: the fair claim serves the job
+    # that has waited longest first.
+    Column("last_claimed_at", UTCDateTime()),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Column("finished_at", UTCDateTime()),
+    Index("ix_jobs_owner_created", "owner_id", "created_at", "id"),
+    Index("ix_jobs_created", "created_at", "id"),
+    Index(
+        "ix_jobs_running",
+        "last_claimed_at",
+        sqlite_where=text("status = 'running'"),
+        postgresql_where=text("status = 'running'"),
+    ),
 )
 
 # --- credits: a double-entry ledger (docs/wallet.md) ----------------------------

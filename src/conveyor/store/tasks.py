@@ -15,6 +15,8 @@ from sqlalchemy import (
     BigInteger,
     DateTime,
     Integer,
+    Select,
+    Table,
     Text,
     Update,
     and_,
@@ -39,6 +41,7 @@ from conveyor.domain.transitions import Transition
 from conveyor.domain.validation import datetime_problem, text_problem
 from conveyor.errors import Conflict, InvalidInput
 from conveyor.store import attempts as attempt_store
+from conveyor.store import chunk_ledger
 from conveyor.store.schema import task_attempts, tasks
 from conveyor.store.types import UTCDateTime
 
@@ -74,6 +77,8 @@ def row_to_task(row: RowMapping) -> Task:
         started_at=row["started_at"],
         finished_at=row["finished_at"],
         runs=row["runs"],
+        job_id=row["job_id"],
+        chunk_index=row["chunk_index"],
     )
 
 
@@ -85,7 +90,7 @@ def timestamp(value: datetime) -> Any:
 async def insert_tasks(conn: AsyncConnection, new: Sequence[NewTask], now: datetime) -> list[Task]:
     if not new:
         return []
-    rows = [_new_row(item, now) for item in new]
+    rows = [new_row(item, now) for item in new]
     try:
         result = await conn.execute(insert(tasks).returning(*TASK_COLUMNS), rows)
     except IntegrityError as exc:
@@ -94,7 +99,7 @@ async def insert_tasks(conn: AsyncConnection, new: Sequence[NewTask], now: datet
     return [created[item.id] for item in new]
 
 
-def _new_row(item: NewTask, now: datetime) -> dict[str, Any]:
+def new_row(item: NewTask, now: datetime) -> dict[str, Any]:
     return {
         "id": item.id,
         "task_type": item.task_type,
@@ -113,6 +118,8 @@ def _new_row(item: NewTask, now: datetime) -> dict[str, Any]:
         "required_labels": item.required_labels,
         "progress_seq": 0,
         "runs": 0,
+        "job_id": item.job_id,
+        "chunk_index": item.chunk_index,
         "created_at": now,
         "updated_at": now,
     }
@@ -139,6 +146,8 @@ async def apply_transition(conn: AsyncConnection, tr: Transition) -> Task | None
     task = await _apply_one(conn, tr)
     if task is not None and tr.attempt is not None:
         await attempt_store.record(conn, [tr.attempt])
+    if task is not None and task.job_id is not None:
+        await chunk_ledger.chunks_ended(conn, [task])
     return task
 
 
@@ -192,6 +201,8 @@ async def apply_transitions(
     # The runs these transitions ended, in one INSERT for the whole batch.
     ended = [tr.attempt for tr in transitions if tr.attempt is not None and tr.task_id in done]
     await attempt_store.record(conn, ended)
+    # Chunks pay or release in this same transaction (store/chunk_ledger.py).
+    await chunk_ledger.chunks_ended(conn, done.values())
     return done
 
 
@@ -409,7 +420,12 @@ class TaskFilter:
 
 
 def encode_cursor(task: Task) -> str:
-    raw = json.dumps([task.created_at.isoformat(), task.id]).encode()
+    return encode_key(task.created_at, task.id)
+
+
+def encode_key(created_at: datetime, row_id: str) -> str:
+    """A keyset cursor (newest-first listings of tasks and jobs)."""
+    raw = json.dumps([created_at.isoformat(), row_id]).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
@@ -435,20 +451,29 @@ async def list_tasks(
     conn: AsyncConnection, flt: TaskFilter, cursor: str | None, limit: int
 ) -> tuple[list[Task], str | None]:
     """Newest first, keyset-paginated so a page costs the same at any depth."""
-    stmt = select(tasks).order_by(tasks.c.created_at.desc(), tasks.c.id.desc()).limit(limit + 1)
-    for condition in _filter_conditions(flt):
-        stmt = stmt.where(condition)
-    if cursor:
-        created, task_id = decode_cursor(cursor)
-        stmt = stmt.where(
-            or_(
-                tasks.c.created_at < timestamp(created),
-                and_(tasks.c.created_at == timestamp(created), tasks.c.id < task_id),
-            )
-        )
+    stmt = newest_first(tasks, _filter_conditions(flt), cursor, limit)
     found = [row_to_task(row) for row in (await conn.execute(stmt)).mappings()]
     page = found[:limit]
     return page, (encode_cursor(page[-1]) if len(found) > limit else None)
+
+
+def newest_first(
+    table: Table, conditions: list[Any], cursor: str | None, limit: int
+) -> Select[Any]:
+    """A page of ``table`` newest first after ``cursor`` (one row more than ``limit``,
+    which tells whether another page follows); tasks and jobs list alike."""
+    stmt = select(table).order_by(table.c.created_at.desc(), table.c.id.desc()).limit(limit + 1)
+    for condition in conditions:
+        stmt = stmt.where(condition)
+    if cursor:
+        created, row_id = decode_cursor(cursor)
+        stmt = stmt.where(
+            or_(
+                table.c.created_at < timestamp(created),
+                and_(table.c.created_at == timestamp(created), table.c.id < row_id),
+            )
+        )
+    return stmt
 
 
 def _filter_conditions(flt: TaskFilter) -> list[Any]:

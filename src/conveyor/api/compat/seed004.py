@@ -21,7 +21,7 @@ from sse_starlette import EventSourceResponse
 
 from conveyor.api.compat.base import SeedModel, profile_route
 from conveyor.api.deps import ServicesDep, enforce_limit
-from conveyor.api.routes.events import SSE_RESPONSE, _respond
+from conveyor.api.routes.events import SSE_RESPONSE, respond_stream
 from conveyor.api.schemas.common import Identifier, JsonObject, JsonValue, TaskType
 from conveyor.api.schemas.tasks import MAX_TIMEOUT
 from conveyor.domain.tasks import Task
@@ -344,4 +344,4 @@ async def track(
     streams its progress and its final status, then the stream closes."""
     await tracker.get(task_id)
     stream = await StreamService(services.rt).task_stream(OWNER, task_id, after_seq, ignore_history)
-    return _respond(services, _seed_events(task_id, stream))
+    return respond_stream(services, _seed_events(task_id, stream))

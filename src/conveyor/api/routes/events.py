@@ -45,7 +45,7 @@ async def _frames(events: AsyncGenerator[StreamEvent, None]) -> AsyncIterator[Se
         await events.aclose()
 
 
-def _respond(
+def respond_stream(
     services: ServicesDep, events: AsyncGenerator[StreamEvent, None]
 ) -> EventSourceResponse:
     return EventSourceResponse(
@@ -78,7 +78,7 @@ async def task_events(
     """
     after = _resume_point(after_seq, last_event_id)
     stream = await StreamService(services.rt).task_stream(who, task_id, after, ignore_history)
-    return _respond(services, stream)
+    return respond_stream(services, stream)
 
 
 def _comma_list(values: list[str]) -> frozenset[str]:
@@ -94,4 +94,4 @@ async def firehose(
 ) -> EventSourceResponse:
     """Admins: every task's status changes, optionally only some types or statuses."""
     flt = FirehoseFilter(_comma_list(task_type), _comma_list(status))
-    return _respond(services, await StreamService(services.rt).firehose(who, flt))
+    return respond_stream(services, await StreamService(services.rt).firehose(who, flt))

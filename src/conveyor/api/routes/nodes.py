@@ -1,4 +1,4 @@
-"""``/nodes``: the registry, for admins."""
+"""``/nodes``: the registry; admins manage every node, users the nodes they own."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from conveyor.api.deps import AdminPrincipal, ServicesDep
+from conveyor.api.deps import AdminPrincipal, ServicesDep, UserPrincipal
 from conveyor.api.errors import error_responses
 from conveyor.api.input import CheckedRoute
 from conveyor.api.params import Id, LabelQuery
@@ -33,10 +33,11 @@ router = APIRouter(
 
 
 @router.post("", status_code=201, responses=error_responses(409))
-async def register_node(
-    body: NodeCreate, who: AdminPrincipal, services: ServicesDep
-) -> NodeCreated:
-    """Register a node. Its secret is in this answer and nowhere else, ever."""
+async def register_node(body: NodeCreate, who: UserPrincipal, services: ServicesDep) -> NodeCreated:
+    """Register a node. Its secret is in this answer and nowhere else, ever.
+
+    A user registers a pull node of its own (up to ``CONVEYOR_MAX_NODES_PER_USER``):
+    it takes job chunks and its owner's own tasks, and its earnings go to its owner."""
     spec = NodeSpec(
         name=body.name,
         kind=body.kind,
@@ -53,7 +54,7 @@ async def register_node(
 
 @router.get("")
 async def list_nodes(
-    who: AdminPrincipal,
+    who: UserPrincipal,
     services: ServicesDep,
     kind: Annotated[NodeKind | None, Query()] = None,
     status: Annotated[NodeStatus | None, Query()] = None,
@@ -61,7 +62,8 @@ async def list_nodes(
     task_type: Annotated[str | None, Query(max_length=100)] = None,
     label: LabelQuery = "",
 ) -> NodeList:
-    """Nodes with their health, tasks held now (``in_flight``) and completed (``finished``)."""
+    """Nodes with their health, tasks held now (``in_flight``) and completed (``finished``).
+    Users see the nodes they own."""
     flt = NodeFilter(kind, status, health, task_type, _label(label))
     views = await services.nodes.list(who, flt)
     return NodeList(nodes=[NodeOut.view(v) for v in views])
@@ -84,12 +86,12 @@ async def cleanup_nodes(
 
 
 @router.get("/{node_id}")
-async def get_node(node_id: Id, who: AdminPrincipal, services: ServicesDep) -> NodeOut:
+async def get_node(node_id: Id, who: UserPrincipal, services: ServicesDep) -> NodeOut:
     return NodeOut.view(await services.nodes.view(who, node_id))
 
 
 @router.delete("/{node_id}")
-async def delete_node(node_id: Id, who: AdminPrincipal, services: ServicesDep) -> NodeDeleted:
+async def delete_node(node_id: Id, who: UserPrincipal, services: ServicesDep) -> NodeDeleted:
     """Remove a node; the tasks it holds go back to pending at once (no attempt charged)."""
     released = await services.nodes.delete(who, node_id)
     return NodeDeleted(node_id=node_id, released=released)
@@ -97,7 +99,7 @@ async def delete_node(node_id: Id, who: AdminPrincipal, services: ServicesDep) -
 
 @router.patch("/{node_id}")
 async def update_node(
-    node_id: Id, body: NodeUpdate, who: AdminPrincipal, services: ServicesDep
+    node_id: Id, body: NodeUpdate, who: UserPrincipal, services: ServicesDep
 ) -> NodeUpdated:
     changes = NodeChanges(
         status=body.status,

@@ -131,6 +131,8 @@ class TaskOut(BaseModel):
         description="only in GET /tasks/{task_id}: why a pending task has no live node "
         "that could run it (its type, labels or pin); null when one could",
     )
+    job_id: str | None = Field(None, description="the job this task is a chunk of")
+    chunk_index: int | None = None
 
     @classmethod
     def of(cls, task: Task, attempts: list[Attempt] | None = None) -> TaskOut:
@@ -162,6 +164,8 @@ class TaskOut(BaseModel):
             started_at=task.started_at,
             finished_at=task.finished_at,
             attempt_history=None if attempts is None else [AttemptOut.of(a) for a in attempts],
+            job_id=task.job_id,
+            chunk_index=task.chunk_index,
         )
 
 

@@ -6,7 +6,7 @@ is kept (a code has 160 bits of entropy, so a fast hash is enough, unlike a
 password). A code works once, until it expires.
 
 Revision ID: 0012
-Revises: 0009
+Revises: 0010
 Create Date: 2026-12-02 17:20:00.000000
 """
 
@@ -18,7 +18,7 @@ from alembic import op
 import conveyor.store.types
 
 revision = "0012"
-down_revision = "0009"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,84 @@
+"""What a chunk's end does to its job and its money, in the transaction that ended it.
+
+``store.tasks.apply_transition(s)`` calls ``chunks_ended`` with every task its
+guarded writes moved, so every path that ends a chunk (a node's complete or fail,
+a lease running out, a node declared dead, a cancel, an admin's timeout) pays or
+releases through here, and only when its write won: a version-fenced duplicate
+finish moves no row and so never reaches this. The ledger's unique (kind, ref)
+index is the second fence: a chunk can be settled once, ever.
+
+- completed: its price is settled from the customer's reservation to the owner of
+  the node that ran it (the platform when the node has no owner), minus the fee
+  the job was created with (ref ``chunk:<task_id>``);
+- failed, timeout, or cancelled on its own: its price is released back to the
+  customer (ref ``release:<task_id>``); a chunk cancelled by its job's cancel is
+  released with the rest of that cancel (ref ``cancel:<job_id>``).
+
+The job's row is locked (PostgreSQL) after the tasks' rows, the order every path
+takes, so that of two last chunks finishing at once exactly one sees the job with
+nothing left open and ends it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from conveyor.domain.jobs import Job, JobStatus, final_status, is_job_cancel
+from conveyor.domain.states import TaskStatus
+from conveyor.domain.tasks import Task
+from conveyor.store import job_rows as job_store
+from conveyor.store import ledger
+from conveyor.store.schema import nodes
+
+UNPAID_ENDS = frozenset({TaskStatus.FAILED, TaskStatus.TIMEOUT, TaskStatus.CANCELLED})
+
+
+async def chunks_ended(conn: AsyncConnection, moved: Iterable[Task]) -> None:
+    ended = [t for t in moved if t.job_id is not None and t.status.is_terminal]
+    if not ended:
+        return
+    by_job: dict[str, list[Task]] = {}
+    for task in ended:
+        assert task.job_id is not None
+        by_job.setdefault(task.job_id, []).append(task)
+    earners = await _node_owners(conn, {t.lease_owner for t in ended if t.lease_owner})
+    for job in await job_store.get_jobs(conn, list(by_job), lock=True):
+        for task in by_job[job.id]:
+            await _account(conn, job, task, earners)
+        # Counting every chunk on each finish made a job's finishes cost O(chunks);
+        # the open check reads an index entry or two, the count runs once, at the end.
+        if job.status is JobStatus.RUNNING and not await job_store.has_open_chunks(conn, job.id):
+            status = final_status(await job_store.chunk_counts(conn, job.id))
+            if status is not None:
+                await job_store.finish_job(conn, job.id, status, ended[0].updated_at)
+
+
+async def _account(
+    conn: AsyncConnection, job: Job, task: Task, earners: dict[str, str | None]
+) -> None:
+    price = job.price_per_chunk
+    if price == 0:
+        return
+    if task.status is TaskStatus.COMPLETED:
+        await ledger.settle(
+            conn,
+            customer_id=job.owner_id,
+            earner_id=earners.get(task.lease_owner or ""),
+            amount=price,
+            fee_percent=job.fee_percent,
+            ref=f"chunk:{task.id}",
+        )
+    elif task.status in UNPAID_ENDS and not (
+        task.status is TaskStatus.CANCELLED and is_job_cancel(task.error)
+    ):
+        await ledger.release(conn, user_id=job.owner_id, amount=price, ref=f"release:{task.id}")
+
+
+async def _node_owners(conn: AsyncConnection, node_ids: set[str]) -> dict[str, str | None]:
+    if not node_ids:
+        return {}
+    stmt = select(nodes.c.id, nodes.c.owner_id).where(nodes.c.id.in_(sorted(node_ids)))
+    return {row.id: row.owner_id for row in await conn.execute(stmt)}
