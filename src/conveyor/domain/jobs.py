@@ -22,9 +22,18 @@ from conveyor.domain.states import TaskStatus
 from conveyor.domain.validation import INT64_MAX
 
 # The runtimes customer code can ask for, and the node label a chunk of such a job
-# then requires (a node advertises ``runtime: python`` to run Python code).
+# then requires: a worker with the sandbox advertises ``runtime:python = true`` for
+# each runtime it can run (worker/sandbox/handler.py reads these names from here).
 RUNTIMES = ("python", "node")
-RUNTIME_LABEL = "runtime"
+RUNTIME_LABEL_VALUE = "true"
+# The task type of every chunk of a job that carries customer code.
+SANDBOX_TASK_TYPE = "conveyor.sandbox"
+
+
+def runtime_label(runtime: str) -> str:
+    return f"runtime:{runtime}"
+
+
 # Chunks are inserted in batches while the dataset streams in: at most this many
 # chunks, or this many items, whichever comes first, so that big chunks of a big
 # dataset never pile up in memory.
@@ -102,7 +111,7 @@ class JobSpec:
         """The labels every chunk requires: the job's, plus the runtime its code needs."""
         labels = dict(self.required_labels)
         if self.code_artifact_id is not None and self.runtime is not None:
-            labels[RUNTIME_LABEL] = self.runtime
+            labels[runtime_label(self.runtime)] = RUNTIME_LABEL_VALUE
         return labels
 
 
@@ -113,6 +122,12 @@ def spec_problems(spec: JobSpec, items_given: bool) -> list[dict[str, str]]:
         problems.append(
             {"field": "items", "message": "give exactly one of items or dataset_artifact_id"}
         )
+    if spec.code_artifact_id is not None and spec.task_type != SANDBOX_TASK_TYPE:
+        problems.append(
+            {"field": "task_type", "message": f"a job with code runs {SANDBOX_TASK_TYPE}"}
+        )
+    if spec.code_artifact_id is None and not spec.task_type:
+        problems.append({"field": "task_type", "message": "required without code_artifact_id"})
     if (spec.code_artifact_id is None) != (spec.runtime is None):
         problems.append({"field": "runtime", "message": "code_artifact_id and runtime go together"})
     if spec.runtime is not None and spec.runtime not in RUNTIMES:

@@ -16,7 +16,7 @@ from conveyor.api.schemas.common import (
     Strict,
     TaskType,
 )
-from conveyor.domain.jobs import PREVIEW_ITEMS, Job, JobFigures, JobSpec
+from conveyor.domain.jobs import PREVIEW_ITEMS, SANDBOX_TASK_TYPE, Job, JobFigures, JobSpec
 from conveyor.domain.tasks import Task
 from conveyor.domain.validation import INT64_MAX
 from conveyor.services.jobs import JobView
@@ -26,7 +26,11 @@ MAX_INLINE_ITEMS = 100_000
 
 
 class JobCreate(Strict):
-    task_type: TaskType = Field(description="the handler every chunk runs")
+    task_type: TaskType | None = Field(
+        None,
+        description="the handler every chunk runs; omitted (or conveyor.sandbox) when the "
+        "job carries customer code",
+    )
     items: Annotated[list[JsonValue], Field(max_length=MAX_INLINE_ITEMS)] | None = Field(
         None, description="the items, inline; or give dataset_artifact_id"
     )
@@ -54,7 +58,7 @@ class JobCreate(Strict):
 
     def to_spec(self) -> JobSpec:
         return JobSpec(
-            task_type=self.task_type,
+            task_type=self.task_type or (SANDBOX_TASK_TYPE if self.code_artifact_id else ""),
             chunk_size=self.chunk_size,
             max_concurrency=self.max_concurrency,
             price_per_chunk=self.price_per_chunk,

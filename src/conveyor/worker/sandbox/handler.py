@@ -21,18 +21,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from conveyor.domain.bundles import BundleError
+from conveyor.domain.jobs import RUNTIME_LABEL_VALUE, SANDBOX_TASK_TYPE, runtime_label
 from conveyor.worker.app import Worker
 from conveyor.worker.context import HandlerError, TaskContext
 from conveyor.worker.sandbox.bundles import Bundle
 from conveyor.worker.sandbox.errors import SandboxError
 from conveyor.worker.sandbox.sandbox import RUNTIMES, Chunk, Sandbox
 
-TASK_TYPE = "conveyor.sandbox"
-LABEL_VALUE = "true"
-
-
-def runtime_label(runtime: str) -> str:
-    return f"runtime:{runtime}"
+TASK_TYPE = SANDBOX_TASK_TYPE
+LABEL_VALUE = RUNTIME_LABEL_VALUE
 
 
 def runtime_labels(runtimes: Iterable[str]) -> dict[str, str]:
