@@ -8,6 +8,8 @@ surrogate).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from enum import StrEnum
 from typing import Annotated
 
 from fastapi import Header, Path, Query
@@ -15,6 +17,7 @@ from pydantic import StringConstraints
 
 from conveyor.api.cursors import CURSOR_PATTERN
 from conveyor.api.schemas.common import ID_PATTERN
+from conveyor.domain.jobs import JobStatus
 from conveyor.domain.states import TaskStatus
 from conveyor.domain.validation import INT64_MAX
 
@@ -34,15 +37,19 @@ def digits_at_most(limit: int) -> str:
     return "|".join(choices)
 
 
-def _status_list() -> str:
-    one = "|".join(s.value for s in TaskStatus)
+def _status_list(statuses: Iterable[StrEnum]) -> str:
+    one = "|".join(s.value for s in statuses)
     return f"^(?:{one})(?:,(?:{one}))*$"
 
 
 Id = Annotated[str, Path(pattern=ID_PATTERN, description="an id: 1-64 of A-Z a-z 0-9 _ . : -")]
 StatusList = Annotated[
-    list[Annotated[str, StringConstraints(pattern=_status_list())]],
+    list[Annotated[str, StringConstraints(pattern=_status_list(TaskStatus))]],
     Query(description="statuses, repeated or comma-separated: " + ", ".join(TaskStatus)),
+]
+JobStatusList = Annotated[
+    list[Annotated[str, StringConstraints(pattern=_status_list(JobStatus))]],
+    Query(description="job statuses, repeated or comma-separated: " + ", ".join(JobStatus)),
 ]
 Cursor = Annotated[
     str,

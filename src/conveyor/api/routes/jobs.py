@@ -10,10 +10,13 @@ from fastapi import APIRouter, Header, Query
 from fastapi.responses import JSONResponse, StreamingResponse
 from sse_starlette import EventSourceResponse
 
+from conveyor.api import cursors
 from conveyor.api.deps import ServicesDep, StreamPrincipal, UserPrincipal
 from conveyor.api.errors import error_responses
 from conveyor.api.input import CheckedRoute, enum_list
+from conveyor.api.params import Cursor, JobStatusList
 from conveyor.api.routes.events import SSE_RESPONSE, respond_stream
+from conveyor.api.schemas.common import OPTIONAL_ID_PATTERN
 from conveyor.api.schemas.jobs import ChunkList, ChunkOut, JobCreate, JobList, JobOut
 from conveyor.domain.jobs import JobStatus, index_ranges, result_lines
 from conveyor.services.idempotency import IdempotencyRequest, request_hash
@@ -60,16 +63,16 @@ async def create_job(
 async def list_jobs(
     who: UserPrincipal,
     services: ServicesDep,
-    status: Annotated[list[str], Query()] = [],  # noqa: B006 - FastAPI copies defaults
-    owner_id: Annotated[str | None, Query(max_length=64)] = None,
-    cursor: Annotated[str | None, Query(max_length=500)] = None,
+    status: JobStatusList = [],  # noqa: B006 - FastAPI copies defaults
+    owner_id: Annotated[str, Query(pattern=OPTIONAL_ID_PATTERN)] = "",
+    cursor: Cursor = "",
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> JobList:
     """Newest first. Users see their own jobs; admins all (or one owner's)."""
     statuses = enum_list(status, JobStatus)
-    flt = JobFilter(owner_id=owner_id if who.is_admin else None, status=statuses)
-    views, next_cursor = await services.jobs.list_views(who, flt, cursor, limit)
-    return JobList(jobs=[JobOut.of(v) for v in views], next_cursor=next_cursor)
+    flt = JobFilter(owner_id=(owner_id or None) if who.is_admin else None, status=statuses)
+    views, next_cursor = await services.jobs.list_views(who, flt, cursors.from_http(cursor), limit)
+    return JobList(jobs=[JobOut.of(v) for v in views], next_cursor=cursors.to_http(next_cursor))
 
 
 @router.get("/{job_id}")

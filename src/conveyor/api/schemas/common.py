@@ -67,6 +67,12 @@ WHEN_PATTERN = (
 )
 
 
+def _text_only(value: Any) -> Any:
+    if not isinstance(value, str | datetime):
+        raise ValueError("an RFC 3339 string is required")
+    return value
+
+
 def _when_ok(value: datetime) -> datetime:
     problem = datetime_problem(value)
     if not problem and not FIRST_DATE <= value.date() <= LAST_DATE:
@@ -102,6 +108,9 @@ Version = Annotated[StrictInt, Field(ge=0, le=MAX_SAFE_INTEGER), Integral]
 # An instant with a time zone, kept inside the calendar every layer can hold.
 When = Annotated[
     AwareDatetime,
+    # A string, as the schema says: pydantic would also read a number as seconds
+    # since 1970, which no client means and the document does not admit.
+    BeforeValidator(_text_only),
     AfterValidator(_when_ok),
     Field(
         description=f"RFC 3339 with an offset, dated {FIRST_DATE} to {LAST_DATE}",

@@ -17,8 +17,8 @@ from conveyor.api.schemas.common import (
     TaskType,
 )
 from conveyor.domain.jobs import PREVIEW_ITEMS, SANDBOX_TASK_TYPE, Job, JobFigures, JobSpec
+from conveyor.domain.ledger import MAX_API_AMOUNT
 from conveyor.domain.tasks import Task
-from conveyor.domain.validation import INT64_MAX
 from conveyor.services.jobs import JobView
 
 ArtifactId = Annotated[str, Field(pattern=r"^[0-9a-f-]{36}$")]
@@ -37,19 +37,19 @@ class JobCreate(Strict):
     dataset_artifact_id: ArtifactId | None = Field(
         None, description="an uploaded JSON array or JSONL file (read as it streams)"
     )
-    chunk_size: Annotated[StrictInt, Integral, Field(ge=1, le=100_000)]
-    max_concurrency: Annotated[StrictInt, Integral, Field(ge=1, le=100_000)] = Field(
+    chunk_size: Annotated[StrictInt, Field(ge=1, le=100_000), Integral]
+    max_concurrency: Annotated[StrictInt, Field(ge=1, le=100_000), Integral] = Field(
         description="bucket slots: at most this many chunks in progress at once"
     )
-    price_per_chunk: Annotated[StrictInt, Integral, Field(ge=0, le=INT64_MAX)] = Field(
+    price_per_chunk: Annotated[StrictInt, Field(ge=0, le=MAX_API_AMOUNT), Integral] = Field(
         description="integer credits paid per completed chunk; 0 for free work"
     )
-    max_attempts: Annotated[StrictInt, Integral, Field(ge=1, le=100)] | None = None
+    max_attempts: Annotated[StrictInt, Field(ge=1, le=100), Integral] | None = None
     required_labels: Labels = Field(default_factory=dict)
     allow_own_nodes: StrictBool = Field(
         False, description="whether the customer's own nodes may take its chunks"
     )
-    priority: Annotated[StrictInt, Integral, Field(ge=-1000, le=1000)] = 0
+    priority: Annotated[StrictInt, Field(ge=-1000, le=1000), Integral] = 0
     code_artifact_id: ArtifactId | None = Field(
         None, description="customer code (run by workers with the sandbox); needs runtime"
     )
