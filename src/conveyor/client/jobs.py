@@ -18,6 +18,7 @@ import httpx
 
 from conveyor.client.errors import error_from_response
 from conveyor.client.models import Chunk, Event, Job, JobResults
+from conveyor.client.requester import Requester
 
 if TYPE_CHECKING:
     from conveyor.client.async_client import AsyncClient
@@ -26,23 +27,10 @@ MISSING_HEADER = "Conveyor-Missing-Chunks"
 T = TypeVar("T")
 
 
-class AsyncJobCalls:
+class AsyncJobCalls(Requester):
     """Mixed into ``AsyncClient``, which provides ``request``, ``http`` and ``_sse``."""
 
     http: httpx.AsyncClient
-
-    async def request(
-        self,
-        method: str,
-        path: str,
-        *,
-        json_body: Any = None,
-        params: Mapping[str, Any] | None = None,
-        headers: Mapping[str, str] | None = None,
-        idempotent: bool | None = None,
-        timeout: float | None = None,
-    ) -> Any:
-        raise NotImplementedError  # AsyncClient's
 
     def _sse(self, path: str, params: Mapping[str, Any]) -> AsyncIterator[Event]:
         raise NotImplementedError  # AsyncClient's
