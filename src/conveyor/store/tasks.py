@@ -87,12 +87,19 @@ def timestamp(value: datetime) -> Any:
     return literal(value, UTCDateTime())
 
 
+# Built once: building and cache-keying the statement per submit cost more than
+# executing it.
+_INSERT_TASKS = insert(tasks).returning(*TASK_COLUMNS)
+
+
 async def insert_tasks(conn: AsyncConnection, new: Sequence[NewTask], now: datetime) -> list[Task]:
     if not new:
         return []
     rows = [new_row(item, now) for item in new]
     try:
-        result = await conn.execute(insert(tasks).returning(*TASK_COLUMNS), rows)
+        # One row (a single submit, the common case) as a plain execute: a list,
+        # even of one, takes SQLAlchemy's slower insertmanyvalues path.
+        result = await conn.execute(_INSERT_TASKS, rows[0] if len(rows) == 1 else rows)
     except IntegrityError as exc:
         raise Conflict("a task with this id already exists") from exc
     created = {task.id: task for task in map(row_to_task, result.mappings())}
