@@ -28,11 +28,23 @@ async def test_the_page_has_security_headers_and_no_inline_code(server: Api) -> 
         '<script type="module" src="/dashboard/static/app.js">'
     ]
     assert not re.search(r"\son[a-z]+\s*=", html), "no inline event handlers"
-    for module in ("app.js", "session.js", "tasks.js", "detail.js", "admin.js", "dom.js"):
+    modules = ("app.js", "router.js", "firehose.js", "session.js", "tasks.js", "dom.js")
+    views = ("views/tasks.js", "views/task.js", "views/ops.js", "views/task_artifacts.js")
+    for module in modules + views:
         asset = await server.http.get(server.base_url + "/dashboard/static/" + module)
         assert asset.status_code == 200 and "javascript" in asset.headers["content-type"]
         assert asset.headers["x-content-type-options"] == "nosniff"
         assert not MARKUP_SINKS.search(asset.text), module
-    for missing in ("routes.py", "..%2Froutes.py", "index.html.bak"):
+    for missing in (
+        "routes.py",
+        "..%2Froutes.py",
+        "../routes.py",
+        "views/../../routes.py",
+        "views/%2e%2e/%2e%2e/routes.py",
+        "index.html.bak",
+        "views/",
+        "views/nope.js",
+        "/etc/passwd",
+    ):
         gone = await server.http.get(server.base_url + "/dashboard/static/" + missing)
         assert gone.status_code == 404, missing

@@ -12,6 +12,7 @@ from conveyor.api.deps import AdminPrincipal, AnyPrincipal, ServicesDep, UserPri
 from conveyor.api.errors import error_responses
 from conveyor.api.input import CheckedRoute
 from conveyor.api.params import Cursor, Id, IdempotencyKey, StatusList
+from conveyor.api.schemas.common import ID_PATTERN
 from conveyor.api.schemas.tasks import (
     ProgressList,
     ProgressOut,
@@ -86,6 +87,13 @@ async def list_tasks(
     task_type: Annotated[str | None, Query(max_length=100)] = None,
     original_task_id: Annotated[str | None, Query(max_length=64)] = None,
     owner_id: Annotated[str | None, Query(max_length=64)] = None,
+    q: Annotated[
+        str | None, Query(pattern=ID_PATTERN, description="a task id or the start of one")
+    ] = None,
+    type_contains: Annotated[
+        str | None,
+        Query(min_length=1, max_length=100, description="part of the task type, any case"),
+    ] = None,
     cursor: Cursor = "",
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> TaskList:
@@ -95,6 +103,8 @@ async def list_tasks(
         status=_statuses(status),
         task_type=task_type,
         original_task_id=original_task_id,
+        id_prefix=q,
+        type_contains=type_contains,
     )
     page, next_cursor = await services.tasks.list_tasks(who, flt, cursors.from_http(cursor), limit)
     return TaskList(tasks=[TaskOut.of(t) for t in page], next_cursor=cursors.to_http(next_cursor))
