@@ -141,6 +141,9 @@ class WorkerService:
             unit.outbox.status_changed(claimed)
         self.rt.metrics.task_claims_total.inc(len(claimed))
         self.rt.metrics.claim_batch_size.observe(len(claimed))
+        for task in claimed:
+            waited = (now - task.run_at).total_seconds()
+            self.rt.metrics.claim_latency_seconds.observe(max(0.0, waited))
         return claimed
 
     async def finish_many(self, node: Node, finishes: Sequence[Finish]) -> list[FinishOutcome]:
