@@ -87,6 +87,10 @@ async def list_tasks(
     task_type: Annotated[str | None, Query(max_length=100)] = None,
     original_task_id: Annotated[str | None, Query(max_length=64)] = None,
     owner_id: Annotated[str | None, Query(max_length=64)] = None,
+    node_id: Annotated[
+        str | None,
+        Query(pattern=ID_PATTERN, description="admins: tasks this node holds or is pinned to"),
+    ] = None,
     q: Annotated[
         str | None, Query(pattern=ID_PATTERN, description="a task id or the start of one")
     ] = None,
@@ -97,9 +101,11 @@ async def list_tasks(
     cursor: Cursor = "",
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> TaskList:
-    """Newest first. Users see their own tasks, nodes theirs; admins may filter by owner."""
+    """Newest first. Users see their own tasks, nodes theirs; admins may filter by owner
+    and by node."""
     flt = TaskFilter(
         owner_id=owner_id if who.is_admin else None,
+        node_id=node_id if who.is_admin else None,
         status=_statuses(status),
         task_type=task_type,
         original_task_id=original_task_id,

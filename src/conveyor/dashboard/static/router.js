@@ -4,7 +4,7 @@
 // `unmount()`. `root` is a fresh empty element (inside <main>) that only this
 // mount owns, so late answers of a view already left write into a detached
 // element and not into the next view. `ctx` is
-//   { params: {id?}, api, errorText, notify, navigate(hash), role, username, isAdmin }
+//   { params: {id?}, api, errorText, notify, navigate(hash, notice?), role, username, isAdmin }
 // with role and username strings and isAdmin a boolean, fixed for the sign-in.
 
 import { $, el } from "./dom.js";
@@ -57,7 +57,11 @@ export function match(hash) {
   return null;
 }
 
-export function navigate(hash) {
+let carried = ""; // a notice for the next view (navigate's second argument)
+
+// Goes to a route; notice, if given, is shown on the view it lands on.
+export function navigate(hash, notice = "") {
+  carried = notice;
   if (window.location.hash === hash) render();
   else window.location.hash = hash;
 }
@@ -92,7 +96,9 @@ async function render() {
   generation += 1;
   const mine = generation;
   leave();
-  baseCtx.notify(""); // a notice belongs to the view it was given in
+  // A notice belongs to the view it was given in, unless it was sent along.
+  baseCtx.notify(carried);
+  carried = "";
   const root = el("div", { className: "view" });
   $("app-view").replaceChildren(root);
   const found = match(window.location.hash);

@@ -1,19 +1,38 @@
-// #/ops (admins): the cluster live. Stats and nodes from /admin/stats and /nodes,
-// re-read on a timer and soon after each status change the firehose reports.
+// #/ops (admins): the cluster live. /admin/stats and /nodes are re-read every two
+// seconds, and soon after a status change the firehose reports.
 
-import { $, el, formatTime, fromTemplate, show } from "../dom.js";
+import { $, el, formatSeconds, formatTime, fromTemplate, show } from "../dom.js";
 import { subscribe } from "../firehose.js";
+import { createCharts } from "./ops_charts.js";
 
-// A busy cluster sends many changes a second; the charts need not follow each.
 const REFRESH_MS = 2000;
+const SOON_MS = 500;
 
-let view = null; // {ctx, timer, soon, unsubscribe}
+let view = null; // {ctx, charts, timer, soon, unsubscribe}
 
+// counts: name -> a number, or [text, number] when the number is shown formatted.
 function fillStats(target, counts) {
-  const items = Object.entries(counts || {}).map(([name, count]) =>
-    el("div", { className: "stat", attrs: { "data-stat": name } }, [el("dt", { text: name }), el("dd", { text: count })]),
-  );
+  const items = Object.entries(counts || {}).map(([name, value]) => {
+    const [text, raw] = Array.isArray(value) ? value : [value, value];
+    return el("div", { className: "stat", attrs: { "data-stat": name } }, [
+      el("dt", { text: name }),
+      el("dd", { text, attrs: { "data-value": raw ?? "" } }),
+    ]);
+  });
   target.replaceChildren(...items);
+}
+
+function claimFacts(stats) {
+  const { total, latency_count: count, latency_seconds_sum: sum } = stats.claims;
+  const mean = count > 0 ? sum / count : null;
+  const oldest = stats.queue.oldest_pending_age_seconds;
+  const timed = (value) => [value === null ? "—" : formatSeconds(value), value];
+  fillStats($("stats-claims"), {
+    claims: total,
+    "mean claim latency": timed(mean),
+    "ready to run": stats.queue.ready,
+    "oldest pending": timed(oldest),
+  });
 }
 
 function nodeRow(node) {
@@ -24,6 +43,7 @@ function nodeRow(node) {
     el("td", { text: node.status, attrs: { "data-label": "Status" } }),
     el("td", { attrs: { "data-label": "Health" } }, [el("span", { text: node.health, className: `health health-${node.health}` })]),
     el("td", { text: node.in_flight ?? "—", attrs: { "data-label": "In flight" } }),
+    el("td", { text: node.finished ?? "—", attrs: { "data-label": "Finished" } }),
     el("td", { text: formatTime(node.last_seen), attrs: { "data-label": "Last seen" } }),
   ]);
 }
@@ -36,10 +56,12 @@ async function load(current) {
   if (view !== current) return;
   fillStats($("stats-tasks"), { total: stats.tasks.total, ...stats.tasks.by_status });
   fillStats($("stats-nodes"), { total: stats.nodes.total, ...stats.nodes.by_health });
+  claimFacts(stats);
+  current.charts.update(stats);
   const rows = nodes.map(nodeRow);
   $("nodes-body").replaceChildren(...rows);
   show($("nodes-empty"), rows.length === 0);
-  $("ops-updated").textContent = `updated ${formatTime(new Date().toISOString())}`;
+  $("ops-updated").textContent = `updated ${formatTime(stats.sampled_at)}`;
 }
 
 function refresh(current) {
@@ -57,13 +79,13 @@ function refreshSoon(current) {
   current.soon = setTimeout(() => {
     current.soon = null;
     if (view === current) refresh(current);
-  }, REFRESH_MS / 4);
+  }, SOON_MS);
 }
 
 export async function mount(root, ctx) {
-  const current = { ctx, timer: null, soon: null, unsubscribe: () => {} };
-  view = current;
   root.append(fromTemplate("tpl-ops"));
+  const current = { ctx, charts: createCharts($("charts")), timer: null, soon: null, unsubscribe: () => {} };
+  view = current;
   $("admin-refresh").addEventListener("click", () => refresh(current));
   current.unsubscribe = subscribe(
     () => refreshSoon(current),
