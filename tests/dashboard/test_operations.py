@@ -6,7 +6,7 @@ phone widths and checked with axe-core."""
 from __future__ import annotations
 
 import signal
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,34 +15,9 @@ import pytest
 from tests.dashboard.audit import audit_view
 from tests.dashboard.pages import Page, expect, sign_in
 from tests.server import ADMIN, Api, wait_until
-from tests.worker.procs import TYPES, WorkerProcess, runs, start_worker
+from tests.worker.procs import TYPES, WorkerProcess, runs
 
 USER_PASSWORD = "user-password-1"
-
-
-@pytest.fixture
-async def workers(
-    server: Api, tmp_path: Path
-) -> AsyncIterator[Callable[[str, str], WorkerProcess]]:
-    """Starts `conveyor worker` processes for nodes; all are stopped at the end."""
-    started: list[WorkerProcess] = []
-
-    def start(node_id: str, secret: str) -> WorkerProcess:
-        worker = start_worker(server.base_url, node_id, secret, tmp_path, "--concurrency", "4")
-        started.append(worker)
-        return worker
-
-    try:
-        yield start
-    finally:
-        for worker in started:
-            if worker.proc.poll() is None:
-                worker.proc.send_signal(signal.SIGTERM)
-        for worker in started:
-            try:
-                await worker.wait_exit(15)
-            except TimeoutError:
-                worker.stop()
 
 
 async def stats(server: Api, admin: dict[str, str]) -> dict[str, Any]:

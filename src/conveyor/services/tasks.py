@@ -120,6 +120,12 @@ class TaskService:
         async with self.rt.db.read() as conn:
             return await task_store.list_tasks(conn, flt, cursor, limit)
 
+    async def last_nodes(self, tasks: Sequence[Task]) -> dict[str, str | None]:
+        """Who ran each listed task's latest ended attempt (the listing has already
+        decided which tasks the caller may see)."""
+        async with self.rt.db.read() as conn:
+            return await attempt_store.last_nodes(conn, [t.id for t in tasks])
+
     async def progress_history(
         self, who: Principal, task_id: str, after_seq: int, limit: int
     ) -> list[Progress]:

@@ -113,7 +113,11 @@ async def list_tasks(
         type_contains=type_contains,
     )
     page, next_cursor = await services.tasks.list_tasks(who, flt, cursors.from_http(cursor), limit)
-    return TaskList(tasks=[TaskOut.of(t) for t in page], next_cursor=cursors.to_http(next_cursor))
+    last = await services.tasks.last_nodes(page)
+    return TaskList(
+        tasks=[TaskOut.of(t, last_node_id=last.get(t.id)) for t in page],
+        next_cursor=cursors.to_http(next_cursor),
+    )
 
 
 @router.get("/{task_id}")

@@ -22,8 +22,9 @@ let filter = { ...EMPTY_FILTER };
 let generation = 0; // a reload makes the answers of earlier loads stale
 let navigate = () => {};
 
+// Who runs it now, or ran it last (a failed task's lease is cleared), or is pinned.
 export function taskNode(task) {
-  return task.lease_owner || task.assigned_node_id || "—";
+  return task.lease_owner || task.last_node_id || task.assigned_node_id || "—";
 }
 
 // The same rules the server applies to q= and type_contains=.

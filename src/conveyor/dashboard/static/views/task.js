@@ -91,7 +91,7 @@ function attemptRow(attempt) {
   if (summary) {
     errorCell.append(el("span", { text: String(summary) }));
     if (error && typeof error === "object" && typeof error.traceback === "string") {
-      const details = el("details", {}, [el("summary", { text: "Traceback" }), el("pre", { className: "traceback", text: error.traceback })]);
+      const details = el("details", {}, [el("summary", { text: "Traceback" }), el("pre", { className: "traceback", text: error.traceback, attrs: { tabindex: "0" } })]);
       errorCell.append(details);
     }
   } else errorCell.textContent = "—";
