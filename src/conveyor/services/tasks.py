@@ -9,11 +9,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from conveyor.domain.access import Principal, can_manage_task, can_view_task
-from conveyor.domain.states import RETRYABLE_STATUSES, Role, TaskStatus
+from conveyor.domain.states import RETRYABLE_STATUSES, Role
 from conveyor.domain.task_types import canonical_task_type
 from conveyor.domain.tasks import Attempt, NewTask, Progress, Task
 from conveyor.domain.transitions import Command, Event, conflict, decide
 from conveyor.errors import Forbidden, NotFound
+from conveyor.services.cluster_stats import stats_document
 from conveyor.services.events import Outbox
 from conveyor.services.idempotency import IdempotencyRequest, in_flight, once, stored_answer
 from conveyor.services.runtime import Runtime
@@ -21,6 +22,7 @@ from conveyor.services.unit import Unit, unit_of_work
 from conveyor.store import attempts as attempt_store
 from conveyor.store import nodes as node_store
 from conveyor.store import progress as progress_store
+from conveyor.store import queue_stats
 from conveyor.store import submit as submit_store
 from conveyor.store import tasks as task_store
 from conveyor.store.idempotency import StoredResponse
@@ -150,6 +152,12 @@ class TaskService:
         async with self.rt.db.read() as conn:
             return await task_store.list_tasks(conn, flt, cursor, limit)
 
+    async def last_nodes(self, tasks: Sequence[Task]) -> dict[str, str | None]:
+        """Who ran each listed task's latest ended attempt (the listing has already
+        decided which tasks the caller may see)."""
+        async with self.rt.db.read() as conn:
+            return await attempt_store.last_nodes(conn, [t.id for t in tasks])
+
     async def progress_history(
         self, who: Principal, task_id: str, after_seq: int, limit: int
     ) -> list[Progress]:
@@ -219,17 +227,12 @@ class TaskService:
 
     async def stats(self, who: Principal) -> dict[str, Any]:
         self._require_admin(who)
+        now = self.rt.clock.now()
         async with self.rt.db.read() as conn:
             counts = await task_store.count_by_status(conn)
             nodes = await node_store.list_nodes(conn)
-        by_status = {status.value: counts.get(status.value, 0) for status in TaskStatus}
-        health: dict[str, int] = {}
-        for node in nodes:
-            health[node.health.value] = health.get(node.health.value, 0) + 1
-        return {
-            "tasks": {"total": sum(by_status.values()), "by_status": by_status},
-            "nodes": {"total": len(nodes), "by_health": health},
-        }
+            depths = await queue_stats.pending_by_type(conn, now)
+        return stats_document(counts, nodes, depths, self.rt.metrics, now)
 
     @staticmethod
     def _require_admin(who: Principal) -> None:

@@ -94,7 +94,7 @@ class WorkerService:
             if types is not None and fresh is not None:
                 claimed = await self._claim_in(unit, fresh, types, req, now)
         self._count_finishes(finished)
-        self._count_claims(claimed)
+        self._count_claims(claimed, now)
         wait = min(req.wait_seconds, self.rt.settings.max_wait_seconds)
         if types is None or not claiming or claimed or wait <= 0:
             return claimed, finished
@@ -143,7 +143,7 @@ class WorkerService:
             if fresh is None:
                 return []
             claimed = await self._claim_in(unit, fresh, types, req, now, task_id=task_id)
-        self._count_claims(claimed)
+        self._count_claims(claimed, now)
         return claimed
 
     async def _claim_in(
@@ -175,9 +175,12 @@ class WorkerService:
         unit.outbox.status_changed(claimed)
         return claimed
 
-    def _count_claims(self, claimed: list[Task]) -> None:
+    def _count_claims(self, claimed: list[Task], now: datetime) -> None:
         self.rt.metrics.task_claims_total.inc(len(claimed))
         self.rt.metrics.claim_batch_size.observe(len(claimed))
+        for task in claimed:
+            waited = (now - task.run_at).total_seconds()
+            self.rt.metrics.claim_latency_seconds.observe(max(0.0, waited))
 
     async def finish_many(self, node: Node, finishes: Sequence[Finish]) -> list[FinishOutcome]:
         """Apply many finishes in one transaction; each succeeds or fails on its own."""

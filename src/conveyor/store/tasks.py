@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import Any
@@ -39,6 +38,8 @@ from conveyor.store import attempts as attempt_store
 from conveyor.store import chunk_ledger
 from conveyor.store.paging import encode_key, newest_first
 from conveyor.store.schema import task_attempts, tasks
+from conveyor.store.task_filter import TaskFilter as TaskFilter
+from conveyor.store.task_filter import filter_conditions
 from conveyor.store.types import UTCDateTime
 
 TASK_COLUMNS = tuple(tasks.c)
@@ -418,15 +419,6 @@ async def count_by_status(conn: AsyncConnection) -> dict[str, int]:
     return {status: count for status, count in (await conn.execute(stmt)).all()}
 
 
-@dataclass(frozen=True, slots=True)
-class TaskFilter:
-    owner_id: str | None = None
-    node_id: str | None = None
-    status: Sequence[TaskStatus] = ()
-    task_type: str | None = None
-    original_task_id: str | None = None
-
-
 def encode_cursor(task: Task) -> str:
     return encode_key(task.created_at, task.id)
 
@@ -435,24 +427,7 @@ async def list_tasks(
     conn: AsyncConnection, flt: TaskFilter, cursor: str | None, limit: int
 ) -> tuple[list[Task], str | None]:
     """Newest first, keyset-paginated so a page costs the same at any depth."""
-    stmt = newest_first(tasks, _filter_conditions(flt), cursor, limit)
+    stmt = newest_first(tasks, filter_conditions(flt), cursor, limit)
     found = [row_to_task(row) for row in (await conn.execute(stmt)).mappings()]
     page = found[:limit]
     return page, (encode_cursor(page[-1]) if len(found) > limit else None)
-
-
-def _filter_conditions(flt: TaskFilter) -> list[Any]:
-    conditions: list[Any] = []
-    if flt.owner_id is not None:
-        conditions.append(tasks.c.owner_id == flt.owner_id)
-    if flt.node_id is not None:
-        conditions.append(
-            or_(tasks.c.assigned_node_id == flt.node_id, tasks.c.lease_owner == flt.node_id)
-        )
-    if flt.status:
-        conditions.append(tasks.c.status.in_([s.value for s in flt.status]))
-    if flt.task_type is not None:
-        conditions.append(tasks.c.task_type == flt.task_type)
-    if flt.original_task_id is not None:
-        conditions.append(tasks.c.original_task_id == flt.original_task_id)
-    return conditions
