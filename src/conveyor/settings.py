@@ -73,6 +73,9 @@ class Settings(BaseSettings):
     idempotency_key_retention_seconds: int = Field(default=24 * 3600, ge=60)
 
     sweeper_interval_seconds: float = Field(default=2.0, gt=0)
+    # Fail a pending task after it waited this long with no live node that runs it
+    # (error code no_worker); unset: such a task waits, showing waiting_for_worker.
+    unserved_task_timeout_seconds: float | None = Field(default=None, gt=0)
     node_unhealthy_after_seconds: float = Field(default=30.0, gt=0)
     node_dead_after_seconds: float = Field(default=120.0, gt=0)
 
