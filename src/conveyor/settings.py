@@ -136,9 +136,10 @@ class Settings(BaseSettings):
     stripe_success_url: str = "http://localhost:8000/dashboard?deposit=done"
     stripe_cancel_url: str = "http://localhost:8000/dashboard?deposit=cancelled"
     # Seed-compatible API profiles (docs/compat.md): comma-separated seed numbers
-    # ("000,002,003,004"); none by default. 003 and 004 both own /api/v1/tasks, as
-    # we do, so they are mounted under a prefix of their own.
+    # ("000,001,002,003,004"); none by default. 001's paths are free (its prefix is
+    # empty); 003 and 004 both own /api/v1/tasks, as we do, so they get prefixes.
     compat_profiles: str = ""
+    compat_001_prefix: str = ""
     compat_003_prefix: str = "/compat/003"
     compat_004_prefix: str = "/compat/004"
     # Seed 004 has no authentication; its profile takes this key (X-API-Key or bearer).
