@@ -136,6 +136,24 @@ def worker(
         asyncio.run(run_worker(handlers, config))
 
 
+async def _advertise(config: WorkerConfig, runtimes: list[str]) -> None:
+    """Tell the server which runtimes this node's sandbox runs (its runtime labels)."""
+    from conveyor.client.async_client import AsyncClient
+    from conveyor.client.errors import ConveyorClientError
+
+    assert config.node_id and config.node_secret is not None
+    secret = config.node_secret.get_secret_value()
+    async with AsyncClient(config.server_url, node_id=config.node_id, secret=secret) as client:
+        try:
+            labels = await client.advertise_runtimes(runtimes)
+        except ConveyorClientError as exc:
+            # An older server, or one unreachable yet: the labels stay as they are.
+            typer.echo(f"sandbox: runtime labels not advertised: {exc}", err=True)
+            return
+    shown = ", ".join(f"{k}={v}" for k, v in sorted(labels.items()))
+    typer.echo(f"node {config.node_id} labels: {shown}", err=True)
+
+
 async def _run_with_sandbox(
     handlers: Worker, config: WorkerConfig, marketplace_server: str | None = None
 ) -> None:
@@ -155,6 +173,7 @@ async def _run_with_sandbox(
             if why is not None:
                 typer.echo(f"sandbox: {runtime} unavailable: {why}", err=True)
         if marketplace_server is None:
+            await _advertise(config, box.available)
             await run_worker(handlers, config)
         else:
             from conveyor.cli.marketplace import run_marketplace
