@@ -77,7 +77,7 @@ async def test_seed001_worker_runner_completes_a_task_and_is_paid(compat: Api) -
     alice = await compat.user_headers("alice")
     bob, token = await _provider(compat, "bob", "worker-1")
     seed = httpx.AsyncClient(base_url=compat.base_url, headers=alice)
-    await seed.post("/api/wallet/deposit", json={"amount": 100})
+    await seed.post("/api/wallet/deposit", json={"amount": 200})
     body = {"taskType": "noop", "items": ITEMS, "chunkSize": 3, "pricePerChunk": 10}
     task = (await seed.post("/api/tasks", json={**body, "maxConcurrency": 2})).json()
     # Another customer's task the worker must not see: it requires a capability.
@@ -90,6 +90,8 @@ async def test_seed001_worker_runner_completes_a_task_and_is_paid(compat: Api) -
     worker_view = (await runner.http.get("/api/tasks")).json()["tasks"]
     assert [t["id"] for t in worker_view] == [task["id"]], "only what it could run"
     assert (await runner.http.get(f"/api/tasks/{gpu.json()['id']}")).status_code == 404
+    listed = await seed.post("/api/tasks", json={**body, "requiredCapabilities": ["gpu"]})
+    assert listed.json()["requiredCapabilities"] == {"gpu": "true"}
 
     async def finished() -> dict[str, Any] | None:
         got = (await seed.get(f"/api/tasks/{task['id']}")).json()

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AliasChoices, Field, StrictBool, StrictInt
+from pydantic import AliasChoices, BeforeValidator, Field, StrictBool, StrictInt
 
 from conveyor.api.compat.base import SeedModel
 from conveyor.api.schemas.common import Identifier, Integral, JsonValue, Labels, TaskType, Text
@@ -21,6 +21,13 @@ from conveyor.services.wallet import PaymentOutcome
 
 def _alias(*names: str) -> Any:
     return AliasChoices(*names)
+
+
+def _capability_list(value: Any) -> Any:
+    # The UI's "required capabilities" may be a list of names: each must be "true".
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return {name: "true" for name in value}
+    return value
 
 
 Count = Annotated[StrictInt, Field(ge=1, le=100_000), Integral]
@@ -49,7 +56,7 @@ class TaskIn(SeedModel):
     price_per_chunk: Annotated[StrictInt, Field(ge=0, le=MAX_API_AMOUNT), Integral] = Field(
         0, validation_alias=_alias("pricePerChunk", "price_per_chunk", "costPerChunk")
     )
-    capabilities: Labels = Field(
+    capabilities: Annotated[Labels, BeforeValidator(_capability_list)] = Field(
         default_factory=dict,
         validation_alias=_alias("requiredCapabilities", "capabilities", "required_labels"),
     )
