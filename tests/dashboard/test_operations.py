@@ -85,7 +85,9 @@ async def test_operations_charts_show_the_servers_numbers(
         return by_status["completed"] == 6 and by_status["failed"] == 2
 
     await wait_until(finished, 30, "the worker finished the 8 tasks")
-    await expect(page.locator('#stats-tasks [data-stat="completed"] dd')).to_have_text("6")
+    # Live: the page re-reads within 2 s (and sooner after a firehose event).
+    completed = page.locator('#stats-tasks [data-stat="completed"] dd')
+    await expect(completed).to_have_text("6", timeout=3000)
     await expect(page.locator('#stats-tasks [data-stat="failed"] dd')).to_have_text("2")
 
     async def drawn() -> bool:

@@ -77,7 +77,9 @@ async function act(current, action, button) {
     const body = action === "rotate" ? { rotate_secret: true } : { status: STATUS_FOR[action] };
     const node = await current.ctx.api("PATCH", path, body);
     if (view !== current) return;
-    renderNode(node);
+    // The answer is the bare node; a fresh read adds what it holds and has finished.
+    await load(current);
+    if (view !== current) return;
     if (action === "rotate") {
       $("node-secret").textContent = node.node_secret;
       show($("node-secret-box"), true);
