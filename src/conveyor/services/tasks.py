@@ -15,13 +15,15 @@ from conveyor.domain.tasks import Attempt, NewTask, Progress, Task
 from conveyor.domain.transitions import Command, Event, conflict, decide
 from conveyor.errors import Forbidden, NotFound
 from conveyor.services.cluster_stats import stats_document
-from conveyor.services.idempotency import IdempotencyRequest, once
+from conveyor.services.events import Outbox
+from conveyor.services.idempotency import IdempotencyRequest, in_flight, once, stored_answer
 from conveyor.services.runtime import Runtime
 from conveyor.services.unit import Unit, unit_of_work
 from conveyor.store import attempts as attempt_store
 from conveyor.store import nodes as node_store
 from conveyor.store import progress as progress_store
 from conveyor.store import queue_stats
+from conveyor.store import submit as submit_store
 from conveyor.store import tasks as task_store
 from conveyor.store.idempotency import StoredResponse
 from conveyor.store.tasks import TaskFilter
@@ -57,6 +59,8 @@ class TaskService:
             raise Forbidden("nodes cannot create tasks")
         now = self.rt.clock.now()
         new = [self._new_task(who, spec, now) for spec in specs]
+        if len(new) == 1 and new[0].assigned_node_id is None and self.rt.db.is_postgres:
+            return await self._submit_one(who, new[0], idem, now)
 
         async def insert(unit: Unit) -> list[Task]:
             await self._check_pins(unit, who, new)
@@ -71,6 +75,34 @@ class TaskService:
             return done.stored
         assert done.fresh is not None
         return done.fresh
+
+    async def _submit_one(
+        self,
+        who: Principal,
+        item: NewTask,
+        idem: IdempotencyRequest[list[Task]] | None,
+        now: datetime,
+    ) -> StoredResponse | list[Task]:
+        """The common submit (one unpinned task) on PostgreSQL: one statement, no
+        transaction around it (store/submit.py), the same answers as ``once``."""
+        task = submit_store.as_created(item, now)
+        stored, key = None, None
+        if idem is not None:
+            stored = StoredResponse(idem.request_hash, idem.status_code, idem.render([task]))
+            key = (who.id, idem.key, stored)
+        async with self.rt.db.single_statement() as conn:
+            inserted = await submit_store.insert_task(conn, item, now, key)
+        if not inserted:
+            assert idem is not None  # without a key the insert either succeeds or raises
+            found = await stored_answer(self.rt, who, idem)
+            if found is None:
+                raise in_flight()
+            return found
+        outbox = Outbox()
+        outbox.created([task])
+        outbox.flush(self.rt.bus)
+        self.rt.metrics.tasks_created_total.labels(task.task_type).inc()
+        return stored if stored is not None else [task]
 
     def _new_task(self, who: Principal, spec: TaskSpec, now: datetime) -> NewTask:
         run_at = spec.run_at or now + timedelta(seconds=spec.delay_seconds)

@@ -18,7 +18,10 @@ _RECORD = insert(task_attempts)
 async def record(conn: AsyncConnection, attempts: Sequence[Attempt]) -> None:
     if not attempts:
         return
-    await conn.execute(_RECORD, [_row(a) for a in attempts])
+    # One run (a single finish) as a plain execute: a list takes the slower
+    # insertmanyvalues path even for one row.
+    rows = [_row(a) for a in attempts]
+    await conn.execute(_RECORD, rows[0] if len(rows) == 1 else rows)
 
 
 def _row(a: Attempt) -> dict[str, object]:
