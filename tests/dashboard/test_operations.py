@@ -254,3 +254,8 @@ async def test_admin_disables_users_and_changes_roles(page: Page, server: Api) -
     await expect(page.locator("#users-error")).to_have_text(r.json()["error"]["message"])
     await expect(me.locator(".col-role")).to_have_text("admin")
     await audit_view(page, "users")
+
+    await page.goto("/#/nodes/no-such-node")
+    await expect(page.locator("#node-error")).to_contain_text("no-such-node")
+    await expect(page.locator("#node-body")).to_be_hidden()
+    await audit_view(page, "node-not-found")

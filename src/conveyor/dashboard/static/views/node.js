@@ -52,6 +52,7 @@ async function load(current) {
     current.ctx.api("GET", `/tasks?${query.toString()}`),
   ]);
   if (view !== current) return;
+  show($("node-body"), true);
   renderNode(node);
   renderTasks(tasks);
 }
@@ -117,7 +118,6 @@ export async function mount(root, ctx) {
   } catch (err) {
     if (view !== current) return;
     $("node-error").textContent = ctx.errorText(err);
-    show($("node-actions"), false);
     return;
   }
   $("node-title").focus();

@@ -138,6 +138,7 @@ async function renderLineage(page, task) {
 async function reload(page) {
   const task = await page.ctx.api("GET", `/tasks/${encodeURIComponent(page.id)}`);
   if (!live(page)) return null;
+  show($("detail-body"), true);
   renderFacts(page, task);
   renderAttempts(task);
   return task;
