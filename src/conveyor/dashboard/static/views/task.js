@@ -47,7 +47,7 @@ function taskLink(taskId, label) {
   return el("a", { text: label || taskId, attrs: { href: `#/tasks/${encodeURIComponent(taskId)}` } });
 }
 
-function renderActions(page, task) {
+function renderActions(task) {
   const box = $("detail-actions");
   const buttons = [];
   if (CANCELLABLE.has(task.status)) {
@@ -78,7 +78,7 @@ function renderFacts(page, task) {
   $("detail-job").textContent = task.job_id ? `${task.job_id} (chunk ${task.chunk_index})` : "—";
   $("detail-params").textContent = pretty(task.params);
   renderOutcome(task.status, task.result, task.error);
-  renderActions(page, task);
+  renderActions(task);
   const reason = task.status === "pending" ? task.waiting_for_worker : null;
   $("detail-waiting").textContent = reason || "";
   show($("detail-waiting"), Boolean(reason));
