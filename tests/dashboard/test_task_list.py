@@ -57,11 +57,24 @@ async def test_search_by_id_prefix_and_type_substring_with_every_column(
     await expect(row(page, "img-0001").locator(".col-run-at")).not_to_contain_text("waits")
     await audit_view(page, "tasks-list")
 
+    # A user has no firehose; the list still follows its tasks, within a few seconds.
+    _, resizer = await server.new_node(admin, node_id="list-w2", task_types=["resize_image"])
+    (claimed,) = (await server.claim(resizer, task_types=["resize_image"]))["tasks"]
+    assert claimed["task_id"] == "img-0001"  # the higher priority goes first
+    status = row(page, "img-0001").locator(".col-status")
+    await expect(status).to_have_text("in_progress", timeout=5000)
+    await expect(row(page, "img-0001").locator(".col-node")).to_have_text("list-w2")
+    fresh = await server.submit(user, task_id="img-fresh", task_type="resize_image")
+    await expect(page.locator("#tasks-body tr").first).to_have_attribute(
+        "data-task-id", fresh["task_id"], timeout=5000
+    )
+
     search = page.get_by_label("Task id")
     apply = page.get_by_role("button", name="Apply")
     await search.fill("img-000")
     await apply.click()
     await expect(rows).to_have_count(2)
+    await expect(row(page, "img-fresh")).to_have_count(0)
     await search.fill("vid-0001")
     await apply.click()
     await expect(rows).to_have_count(1)
@@ -70,7 +83,7 @@ async def test_search_by_id_prefix_and_type_substring_with_every_column(
     await search.fill("")
     await page.get_by_label("Type", exact=True).fill("IMAGE")
     await apply.click()
-    await expect(rows).to_have_count(3)
+    await expect(rows).to_have_count(4)
     await search.fill("img-0")
     await page.get_by_label("Type", exact=True).fill("thumb")
     await apply.click()

@@ -157,6 +157,19 @@ export async function loadTasks(reset) {
   }
 }
 
+// Without the firehose (it is admins'), the newest page is read again now and then:
+// rows it holds are brought up to date, tasks new since then go on top.
+export async function refreshNewest() {
+  const body = $("tasks-body");
+  if (!body) return;
+  const mine = generation;
+  const page = await api("GET", `/tasks?${query(true)}`);
+  if (mine !== generation) return;
+  for (const task of [...page.tasks].reverse()) {
+    if (tasks.has(task.task_id) || body.rows.length < MAX_ROWS) upsertTask(task, "top");
+  }
+}
+
 // A status change from the firehose: update the row now, then fetch the task for
 // what the event does not carry (attempts, node, times).
 export function applyStatusChange(change) {
