@@ -88,3 +88,32 @@ async def test_stats_carry_the_queue_and_the_claims_metrics(api: Api) -> None:
     assert claims["latency_count"] == 1 and claims["latency_seconds_sum"] >= 0
     assert stats["tasks"]["by_status"]["in_progress"] == 1 and stats["sampled_at"]
     assert claimed["task_type"] == "beta"
+
+
+async def test_listed_tasks_name_the_node_of_their_last_attempt(api: Api) -> None:
+    admin = await api.admin_headers()
+    user = await api.user_headers("carol", "carol-password-1")
+    task = await api.submit(user, task_type="flaky", max_attempts=1)
+    waiting = await api.submit(user, task_type="other")
+    _, node = await api.new_node(admin, node_id="n-last", task_types=["flaky"])
+    (held,) = (await api.claim(node, task_types=["flaky"]))["tasks"]
+    r = await api.http.get("/tasks", params={"node_id": "n-last"}, headers=admin)
+    assert [t["task_id"] for t in r.json()["tasks"]] == [task["task_id"]]
+    r = await api.http.post(
+        f"/tasks/{task['task_id']}/fail",
+        json={"version": held["version"], "error": {"message": "no"}},
+        headers=node,
+    )
+    assert r.status_code == 200, r.text
+
+    listed = {t["task_id"]: t for t in (await api.http.get("/tasks", headers=user)).json()["tasks"]}
+    failed = listed[task["task_id"]]
+    # The lease is cleared on the final failure; the attempt history keeps the node.
+    assert failed["status"] == "failed" and failed["lease_owner"] is None
+    assert failed["last_node_id"] == "n-last"
+    assert listed[waiting["task_id"]]["last_node_id"] is None
+    one = (await api.http.get(f"/tasks/{task['task_id']}", headers=user)).json()
+    assert one["last_node_id"] == "n-last" == one["attempt_history"][-1]["node_id"]
+    # node_id= is an admin's filter; a user's listing ignores it and stays their own.
+    r = await api.http.get("/tasks", params={"node_id": "n-last"}, headers=user)
+    assert {t["task_id"] for t in r.json()["tasks"]} == {task["task_id"], waiting["task_id"]}

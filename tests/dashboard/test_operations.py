@@ -85,7 +85,9 @@ async def test_operations_charts_show_the_servers_numbers(
         return by_status["completed"] == 6 and by_status["failed"] == 2
 
     await wait_until(finished, 30, "the worker finished the 8 tasks")
-    await expect(page.locator('#stats-tasks [data-stat="completed"] dd')).to_have_text("6")
+    # Live: the page re-reads within 2 s (and sooner after a firehose event).
+    completed = page.locator('#stats-tasks [data-stat="completed"] dd')
+    await expect(completed).to_have_text("6", timeout=3000)
     await expect(page.locator('#stats-tasks [data-stat="failed"] dd')).to_have_text("2")
 
     async def drawn() -> bool:
@@ -252,3 +254,8 @@ async def test_admin_disables_users_and_changes_roles(page: Page, server: Api) -
     await expect(page.locator("#users-error")).to_have_text(r.json()["error"]["message"])
     await expect(me.locator(".col-role")).to_have_text("admin")
     await audit_view(page, "users")
+
+    await page.goto("/#/nodes/no-such-node")
+    await expect(page.locator("#node-error")).to_contain_text("no-such-node")
+    await expect(page.locator("#node-body")).to_be_hidden()
+    await audit_view(page, "node-not-found")

@@ -89,7 +89,11 @@ async def test_a_failed_task_shows_its_traceback_attempts_lineage_and_artifacts(
 
 async def test_the_router_explains_what_it_cannot_show(page: Page, server: Api) -> None:
     await server.user_headers("frank", USER_PASSWORD)
-    await sign_in(page, "frank", USER_PASSWORD)
+    await sign_in(page, "frank", "not-the-password")
+    await expect(page.locator("#login-error")).not_to_have_text("")
+    await audit_view(page, "sign-in-error")
+    await page.get_by_label("Password", exact=True).fill(USER_PASSWORD)
+    await page.get_by_role("button", name="Sign in").click()
     await expect(page.locator("#tasks-panel")).to_be_visible()
     # An empty list says why it is empty.
     await expect(page.locator("#tasks-empty")).to_be_visible()
@@ -99,6 +103,7 @@ async def test_the_router_explains_what_it_cannot_show(page: Page, server: Api) 
     # Somebody else's task, or none: the API's 404, in words.
     await page.goto("/#/tasks/no-such-task")
     await expect(page.locator("#detail-error")).to_contain_text("not found")
+    await expect(page.locator("#detail-body")).to_be_hidden()
     await audit_view(page, "task-page-not-found")
 
     await page.goto("/#/users")

@@ -38,6 +38,7 @@ export const DEFAULT_HASH = "#/tasks";
 let baseCtx = null; // null while signed out
 let current = null; // the mounted view module
 let generation = 0; // a later navigation makes an earlier, still loading one stale
+let navigated = false; // false until the first view of a sign-in has been shown
 
 export function match(hash) {
   const path = hash.replace(/^#/, "") || "/";
@@ -126,8 +127,19 @@ async function render() {
   }
   if (mine !== generation) return;
   current = module;
+  const moved = navigated;
+  navigated = true;
   try {
     await module.mount(root, { ...baseCtx, params });
+    // After a move inside the page, keyboard and screen-reader users start at the new
+    // view's heading, unless the view has put the focus somewhere of its own.
+    if (mine === generation && moved && !root.contains(document.activeElement)) {
+      const heading = root.querySelector("h2");
+      if (heading) {
+        if (!heading.hasAttribute("tabindex")) heading.setAttribute("tabindex", "-1");
+        heading.focus({ preventScroll: true });
+      }
+    }
   } catch (err) {
     if (mine !== generation) return;
     console.error(`the ${route.view} view failed`, err);
@@ -143,6 +155,7 @@ window.addEventListener("hashchange", () => render());
 // Signed in: show the route in the address bar (or the default one).
 export function startRouter(ctx) {
   baseCtx = { ...ctx, navigate };
+  navigated = false;
   if (!match(window.location.hash) && !window.location.hash.replace(/^#\/?/, "")) {
     // replace, not assign: Back must not land on an empty address that bounces here again.
     window.history.replaceState(null, "", DEFAULT_HASH);

@@ -77,15 +77,13 @@ function buildRow(task) {
   const actions = el("td", { className: "col-actions" });
   if (CANCELLABLE.has(task.status)) actions.append(actionButton(task, "cancel", "Cancel", "small danger"));
   if (RETRYABLE.has(task.status)) actions.append(actionButton(task, "retry", "Retry", "small secondary"));
-  const open = el("a", {
-    text: task.task_id.slice(0, 8),
-    className: "task-link",
-    attrs: {
-      href: `#/tasks/${encodeURIComponent(task.task_id)}`,
-      title: task.task_id,
-      "aria-label": `Show task ${task.task_id}`,
-    },
-  });
+  // The first characters show; the rest is there for screen readers, so the link's
+  // name is the whole id and starts with what is seen.
+  const open = el(
+    "a",
+    { className: "task-link", attrs: { href: `#/tasks/${encodeURIComponent(task.task_id)}`, title: task.task_id } },
+    [task.task_id.slice(0, 8), el("span", { className: "visually-hidden", text: task.task_id.slice(8) })],
+  );
   const status = el("span", { text: task.status, className: `status status-${task.status}` });
   return el("tr", { attrs: { "data-task-id": task.task_id } }, [
     cell("id", "ID", open),
@@ -156,6 +154,19 @@ export async function loadTasks(reset) {
     show($("tasks-empty"), $("tasks-body").rows.length === 0);
   } catch (err) {
     if (mine === generation) error.textContent = errorText(err);
+  }
+}
+
+// Without the firehose (it is admins'), the newest page is read again now and then:
+// rows it holds are brought up to date, tasks new since then go on top.
+export async function refreshNewest() {
+  const body = $("tasks-body");
+  if (!body) return;
+  const mine = generation;
+  const page = await api("GET", `/tasks?${query(true)}`);
+  if (mine !== generation) return;
+  for (const task of [...page.tasks].reverse()) {
+    if (tasks.has(task.task_id) || body.rows.length < MAX_ROWS) upsertTask(task, "top");
   }
 }
 

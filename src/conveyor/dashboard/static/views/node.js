@@ -52,6 +52,7 @@ async function load(current) {
     current.ctx.api("GET", `/tasks?${query.toString()}`),
   ]);
   if (view !== current) return;
+  show($("node-body"), true);
   renderNode(node);
   renderTasks(tasks);
 }
@@ -77,7 +78,9 @@ async function act(current, action, button) {
     const body = action === "rotate" ? { rotate_secret: true } : { status: STATUS_FOR[action] };
     const node = await current.ctx.api("PATCH", path, body);
     if (view !== current) return;
-    renderNode(node);
+    // The answer is the bare node; a fresh read adds what it holds and has finished.
+    await load(current);
+    if (view !== current) return;
     if (action === "rotate") {
       $("node-secret").textContent = node.node_secret;
       show($("node-secret-box"), true);
@@ -115,7 +118,6 @@ export async function mount(root, ctx) {
   } catch (err) {
     if (view !== current) return;
     $("node-error").textContent = ctx.errorText(err);
-    show($("node-actions"), false);
     return;
   }
   $("node-title").focus();

@@ -47,7 +47,7 @@ function taskLink(taskId, label) {
   return el("a", { text: label || taskId, attrs: { href: `#/tasks/${encodeURIComponent(taskId)}` } });
 }
 
-function renderActions(page, task) {
+function renderActions(task) {
   const box = $("detail-actions");
   const buttons = [];
   if (CANCELLABLE.has(task.status)) {
@@ -78,7 +78,7 @@ function renderFacts(page, task) {
   $("detail-job").textContent = task.job_id ? `${task.job_id} (chunk ${task.chunk_index})` : "—";
   $("detail-params").textContent = pretty(task.params);
   renderOutcome(task.status, task.result, task.error);
-  renderActions(page, task);
+  renderActions(task);
   const reason = task.status === "pending" ? task.waiting_for_worker : null;
   $("detail-waiting").textContent = reason || "";
   show($("detail-waiting"), Boolean(reason));
@@ -138,6 +138,7 @@ async function renderLineage(page, task) {
 async function reload(page) {
   const task = await page.ctx.api("GET", `/tasks/${encodeURIComponent(page.id)}`);
   if (!live(page)) return null;
+  show($("detail-body"), true);
   renderFacts(page, task);
   renderAttempts(task);
   return task;

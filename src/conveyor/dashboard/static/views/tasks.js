@@ -11,12 +11,17 @@ import {
   bindTable,
   loadTasks,
   matchesFilter,
+  refreshNewest,
   resetTasks,
   setFilter,
   upsertTask,
 } from "../tasks.js";
 
+// Users have no firehose: their newest tasks are re-read this often instead.
+const POLL_MS = 3000;
+
 let unsubscribe = () => {};
+let poll = null;
 let ctx = null;
 
 function parseParams(text) {
@@ -95,10 +100,13 @@ export async function mount(root, context) {
   $("filter-form").addEventListener("submit", onFilter);
   bindTable(context.navigate);
   if (context.isAdmin) unsubscribe = subscribe(applyStatusChange, () => loadTasks(true));
+  else poll = setInterval(() => refreshNewest().catch(() => {}), POLL_MS);
   await loadTasks(true);
 }
 
 export function unmount() {
+  clearInterval(poll);
+  poll = null;
   unsubscribe();
   unsubscribe = () => {};
   ctx = null;

@@ -64,6 +64,7 @@ async function onClick(current, event) {
     current.ctx.notify(`${user.username} is now ${user.disabled ? "disabled" : "enabled"}, ${user.role}.`);
   } catch (err) {
     if (view !== current) return;
+    current.ctx.notify(""); // the last success must not read as this one's outcome
     $("users-error").textContent = current.ctx.errorText(err);
     button.disabled = false;
   }
