@@ -20,7 +20,7 @@ fi
 stamp=.venv/.conveyor-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   .venv/bin/python -m pip install --quiet --upgrade pip
-  .venv/bin/python -m pip install --quiet -e ".[dev]"
+  .venv/bin/python -m pip install --quiet -e ".[server,dev]"
   touch "$stamp"
 fi
 
