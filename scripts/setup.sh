@@ -59,3 +59,11 @@ fi
 if ! command -v bwrap >/dev/null 2>&1; then
   apt_install bubblewrap "workers cannot sandbox customer code"
 fi
+# tests/deploy runs deploy/nginx.conf (the compose proxy) in a real nginx, and checks
+# the systemd units with systemd-analyze.
+if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then
+  apt_install nginx-light "the compose proxy test skips"
+fi
+if ! command -v systemd-analyze >/dev/null 2>&1; then
+  apt_install systemd "systemd-analyze verify of deploy/systemd skips"
+fi
