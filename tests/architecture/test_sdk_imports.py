@@ -32,7 +32,13 @@ SERVER_ONLY = (
 )
 # What a worker machine runs. The CLI's server commands import the server lazily.
 SDK_FOLDERS = ("client", "worker", "handlers")
-SDK_ENTRY_POINTS = ("conveyor.client", "conveyor.worker", "conveyor.handlers", "conveyor.cli.main")
+SDK_ENTRY_POINTS = (
+    "conveyor.client",
+    "conveyor.client.pushkit",
+    "conveyor.worker",
+    "conveyor.handlers",
+    "conveyor.cli.main",
+)
 
 
 def _is_server_only(name: str) -> bool:

@@ -90,7 +90,13 @@ def test_plain_install_is_the_sdk_and_the_worker(fresh_env: Path) -> None:
     worker_help = _conveyor(fresh_env, "worker", "--help")
     assert worker_help.returncode == 0, worker_help.stderr
     assert "--concurrency" in worker_help.stdout
-    _run([python, "-c", "import conveyor.client, conveyor.worker, conveyor.handlers"])
+    _run(
+        [
+            python,
+            "-c",
+            "import conveyor.client, conveyor.client.pushkit, conveyor.worker, conveyor.handlers",
+        ]
+    )
 
     for name, args in (
         ("serve", ["serve"]),
