@@ -13,8 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from conveyor.settings import Settings
-from conveyor.worker.config import WorkerConfig
+from tests.deploy.variables import read_by
 from tests.server import Api
 
 helm = pytest.importorskip(
@@ -125,14 +124,12 @@ def test_worker_deployment() -> None:
 
 
 def test_commands_and_settings_are_real() -> None:
-    known = {f"CONVEYOR_{name.upper()}" for name in Settings.model_fields}
-    known |= {f"CONVEYOR_{name.upper()}" for name in WorkerConfig.model_fields}
-    for (kind, name), obj in _render().items():
+    for (kind, name), obj in _render({"api": {"trustedProxies": "10.0.0.0/8"}}).items():
         if kind not in ("Deployment", "Job"):
             continue
         container = _container(obj)
-        unknown = {e["name"] for e in container["env"]} - known
-        assert not unknown, f"{name}: no such settings {unknown}"
+        unknown = {e["name"] for e in container["env"]} - read_by(container["args"][0])
+        assert not unknown, f"{name}: `conveyor {container['args'][0]}` does not read {unknown}"
         words = [w for w in container["args"] if not w.startswith("--")][:2]
         if words[0] == "worker":
             words = ["worker"]
@@ -184,3 +181,18 @@ async def test_autoscaling_metrics_are_served(api: Api) -> None:
     assert served == list(AUTOSCALING_METRICS), (
         f"/metrics lacks {set(AUTOSCALING_METRICS) - set(served)}"
     )
+
+
+def test_new_credentials_roll_the_pods() -> None:
+    def checksums(values: dict[str, Any]) -> list[str]:
+        objects = _render(values)
+        return [
+            objects[("Deployment", name)]["spec"]["template"]["metadata"]["annotations"][
+                "checksum/secret"
+            ]
+            for name in ("demo-conveyor-api", "demo-conveyor-worker")
+        ]
+
+    before = checksums({})
+    after = checksums({"secrets": {**SECRETS, "nodeSecret": "rotated"}})
+    assert before[0] != after[0] and before[1] != after[1]

@@ -17,9 +17,8 @@ from typing import Any
 import httpx
 import pytest
 
-from conveyor.settings import Settings
-from conveyor.worker.config import WorkerConfig
 from tests.deploy.units import UnitRun, read_environment_file
+from tests.deploy.variables import read_by
 from tests.server import Api, free_port, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -169,11 +168,10 @@ async def test_units_start_a_server_and_a_worker(
 
 
 def test_environment_examples_name_real_settings() -> None:
-    known = {f"CONVEYOR_{name.upper()}" for name in Settings.model_fields}
-    known |= {f"CONVEYOR_{name.upper()}" for name in WorkerConfig.model_fields}
-    for example in ("server.env.example", "worker.env.example"):
+    for example, command in (("server.env.example", "serve"), ("worker.env.example", "worker")):
         names = {k for k in read_environment_file(UNITS / example) if k.startswith("CONVEYOR_")}
-        assert names and names <= known, f"{example}: unknown {sorted(names - known)}"
+        unknown = names - read_by(command)
+        assert names and not unknown, f"{example}: `conveyor {command}` does not read {unknown}"
 
 
 def test_systemd_analyze_verify(tmp_path: Path) -> None:
