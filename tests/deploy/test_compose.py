@@ -87,6 +87,10 @@ def test_workers_scale() -> None:
     assert worker["environment"]["CONVEYOR_SERVER_URL"] == "http://proxy:8080"
     assert "CONVEYOR_DATABASE_URL" not in worker["environment"], "workers never see the DB"
     assert worker["stop_grace_period"] == "40s"
+    # The Dockerfile's lean target; the API and the migrations build the server's.
+    assert worker["build"]["target"] == "worker"
+    services = _services()
+    assert services["api"]["build"]["target"] == services["migrate"]["build"]["target"] == "server"
 
 
 def test_commands_and_settings_are_real() -> None:

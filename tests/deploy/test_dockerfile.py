@@ -41,16 +41,50 @@ def _instructions() -> list[tuple[str, str]]:
     return out
 
 
-def _final_stage() -> list[tuple[str, str]]:
-    steps = _instructions()
-    last_from = max(i for i, (keyword, _) in enumerate(steps) if keyword == "FROM")
-    return steps[last_from:]
+Step = tuple[str, str]
+
+
+def _stages() -> tuple[list[Step], dict[str, list[Step]]]:
+    """The global ARGs, and each named stage's steps after its FROM line."""
+    global_args: list[Step] = []
+    stages: dict[str, list[Step]] = {}
+    current: list[Step] | None = None
+    for keyword, args in _instructions():
+        if keyword == "FROM":
+            image, _, name = args.partition(" AS ")
+            current = stages.setdefault(name.strip(), [("FROM", image.strip())])
+        elif current is None:
+            global_args.append((keyword, args))
+        else:
+            current.append((keyword, args))
+    return global_args, stages
+
+
+def _effective(name: str) -> list[Step]:
+    """A stage's steps with those of the stages it is built FROM first."""
+    _, stages = _stages()
+    steps = stages[name]
+    parent = steps[0][1]
+    return (_effective(parent) if parent in stages else []) + steps[1:]
+
+
+def _last(steps: list[Step], keyword: str) -> str:
+    return [args for k, args in steps if k == keyword][-1]
 
 
 def _healthcheck_argv() -> list[str]:
-    (check,) = [args for keyword, args in _final_stage() if keyword == "HEALTHCHECK"]
-    _, _, command = check.partition("CMD ")
+    _, _, command = _last(_effective("server"), "HEALTHCHECK").partition("CMD ")
     return list(json.loads(command))
+
+
+def _help(*command: str) -> str:
+    return subprocess.run(
+        [sys.executable, "-m", "conveyor.cli.main", *command, "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
 
 
 def test_hadolint_passes() -> None:
@@ -74,41 +108,42 @@ def test_hadolint_passes() -> None:
     assert bad.returncode != 0 and "DL3006" in bad.stdout, bad.stdout
 
 
-def test_multi_stage_slim_non_root() -> None:
-    steps = _instructions()
-    froms = [args for keyword, args in steps if keyword == "FROM"]
-    assert len(froms) >= 2, "a build stage and a runtime stage"
-    (image_arg,) = [args for keyword, args in steps if keyword == "ARG" and "IMAGE" in args]
+def test_stages_slim_non_root() -> None:
+    global_args, stages = _stages()
+    assert list(stages)[-1] == "server", "the default target is the server image"
+    image_arg = next(a for k, a in global_args if k == "ARG" and a.startswith("PYTHON_IMAGE="))
+    uid_arg = next(a for k, a in global_args if k == "ARG" and a.startswith("CONVEYOR_UID="))
     assert "-slim" in image_arg, image_arg
-    final = _final_stage()
-    assert any(k == "COPY" and args.startswith("--from=build") for k, args in final)
-    users = [args for keyword, args in final if keyword == "USER"]
-    assert users, "the runtime stage sets USER"
-    uid_arg = next(args for keyword, args in final if keyword == "ARG" and "UID" in args)
-    uid = uid_arg.partition("=")[2]
-    assert users[-1] == "${CONVEYOR_UID}:${CONVEYOR_UID}" and int(uid) >= 1000, (users, uid)
-    # Nothing after USER switches back to root.
-    after_user = final[[k for k, _ in final].index("USER") :]
-    assert not any(k == "USER" and a.split(":")[0] in ("0", "root") for k, a in after_user)
+    assert int(uid_arg.partition("=")[2]) >= 1000
+    for name, build in (("server", "build-server"), ("worker", "build-worker")):
+        steps = _effective(name)
+        assert stages[name][0] == ("FROM", "base") and stages["base"][0][1] == "${PYTHON_IMAGE}"
+        assert ("COPY", f"--from={build} /opt/conveyor /opt/conveyor") in steps
+        # The stage re-declares the UID argument (ARGs do not cross stages) and runs
+        # as it; nothing after switches back to root.
+        assert ("ARG", "CONVEYOR_UID") in stages[name]
+        assert _last(steps, "USER") == "${CONVEYOR_UID}:${CONVEYOR_UID}"
+    # The worker image is the plain install; the server's adds the extra.
+    assert ("RUN", "/opt/conveyor/bin/pip install .") in stages["build-worker"]
+    assert stages["build-server"][0] == ("FROM", "build-worker")
+    assert ("RUN", '/opt/conveyor/bin/pip install ".[server]"') in stages["build-server"]
 
 
-def test_healthcheck_and_command_use_real_endpoints_and_options() -> None:
+def test_commands_use_real_endpoints_and_options() -> None:
     assert _healthcheck_argv()[0] == "python"
     assert "http://127.0.0.1:8080/readyz" in " ".join(_healthcheck_argv())
-    final = dict(_final_stage())
-    assert json.loads(final["ENTRYPOINT"]) == ["conveyor"]
-    command = json.loads(final["CMD"])
-    assert command == ["serve", "--host", "0.0.0.0", "--port", "8080"]
-    assert "8080" in final["EXPOSE"]
-    help_text = subprocess.run(
-        [sys.executable, "-m", "conveyor.cli.main", "serve", "--help"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    ).stdout
-    for option in (word for word in command if word.startswith("--")):
-        assert option in help_text, f"conveyor serve has no {option}"
+    server, worker = _effective("server"), _effective("worker")
+    assert json.loads(_last(server, "ENTRYPOINT")) == json.loads(_last(worker, "ENTRYPOINT"))
+    assert json.loads(_last(server, "ENTRYPOINT")) == ["conveyor"]
+    assert "8080" in _last(server, "EXPOSE")
+    assert not [k for k, _ in worker if k == "HEALTHCHECK"], "a worker serves no /readyz"
+    for steps in (server, worker):
+        command = json.loads(_last(steps, "CMD"))
+        help_text = _help(command[0])
+        for option in (word for word in command if word.startswith("--")):
+            assert option in help_text, f"conveyor {command[0]} has no {option}"
+    assert json.loads(_last(server, "CMD")) == ["serve", "--host", "0.0.0.0", "--port", "8080"]
+    assert json.loads(_last(worker, "CMD")) == ["worker", "--builtin"]
 
 
 def _ignored(path: str, patterns: list[str]) -> bool:

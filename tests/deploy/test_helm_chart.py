@@ -196,3 +196,18 @@ def test_new_credentials_roll_the_pods() -> None:
     before = checksums({})
     after = checksums({"secrets": {**SECRETS, "nodeSecret": "rotated"}})
     assert before[0] != after[0] and before[1] != after[1]
+
+
+def test_worker_image_defaults_to_the_server_image() -> None:
+    same = _render({"image": {"repository": "reg/conveyor", "tag": "1.2.3"}})
+    assert _container(same[("Deployment", "demo-conveyor-worker")])["image"] == "reg/conveyor:1.2.3"
+    lean = _render(
+        {
+            "image": {"repository": "reg/conveyor", "tag": "1.2.3"},
+            "worker": {"image": {"repository": "reg/conveyor-worker"}},
+        }
+    )
+    assert _container(lean[("Deployment", "demo-conveyor-worker")])["image"] == (
+        "reg/conveyor-worker:1.2.3"
+    )
+    assert _container(lean[("Deployment", "demo-conveyor-api")])["image"] == "reg/conveyor:1.2.3"

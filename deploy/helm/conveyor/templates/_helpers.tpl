@@ -31,6 +31,14 @@ app.kubernetes.io/component: {{ .component }}
 {{ .Values.image.repository }}:{{ .Values.image.tag | default .Chart.AppVersion }}
 {{- end -}}
 
+{{- define "conveyor.workerImage" -}}
+{{- if .Values.worker.image.repository -}}
+{{ .Values.worker.image.repository }}:{{ .Values.worker.image.tag | default .Values.image.tag | default .Chart.AppVersion }}
+{{- else -}}
+{{ include "conveyor.image" . }}
+{{- end -}}
+{{- end -}}
+
 {{- define "conveyor.secretName" -}}
 {{- if .Values.secrets.existingSecret -}}
 {{- .Values.secrets.existingSecret -}}
