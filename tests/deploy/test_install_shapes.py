@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import venv
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -68,6 +69,19 @@ def _conveyor(env_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
         env=_clean_env(),
         cwd=env_dir,
     )
+
+
+def test_wheel_has_every_module(wheel: Path) -> None:
+    # hatchling leaves git-ignored files out: an ignore pattern that matches a
+    # package folder ships a server that cannot start.
+    with zipfile.ZipFile(wheel) as archive:
+        shipped = set(archive.namelist())
+    source = {
+        str(path.relative_to(ROOT / "src"))
+        for path in (ROOT / "src" / "conveyor").rglob("*")
+        if path.is_file() and "__pycache__" not in path.parts
+    }
+    assert not source - shipped, f"left out of the wheel: {sorted(source - shipped)}"
 
 
 def test_plain_install_is_the_sdk_and_the_worker(fresh_env: Path) -> None:
