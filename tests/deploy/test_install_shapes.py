@@ -1,11 +1,14 @@
 """The two install shapes, from the built wheel in a fresh virtualenv: ``conveyor``
-alone (SDK, worker, CLI) and ``conveyor[server]`` (the API server).
+alone (SDK, worker, CLI: its worker runs a task against a real server) and
+``conveyor[server]`` (the API server). The tests share the virtualenv and run in file
+order: the last one adds the extra.
 
 The virtualenv has no pip of its own: this environment's pip installs into it
 (``pip --python``), with its cache, which keeps the test well under a minute."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -18,7 +21,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.server import free_port, process_settings, server_env, wait_until
+from tests.server import Api, free_port, process_settings, server_env, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVER_ONLY = ("fastapi", "uvicorn", "sqlalchemy", "alembic", "asyncpg", "aiosqlite", "argon2")
@@ -123,6 +126,45 @@ def test_plain_install_is_the_sdk_and_the_worker(fresh_env: Path) -> None:
         assert f"`conveyor {name}` needs the server" in message, message
         assert "install conveyor[server]: pip install 'conveyor[server]'" in message
         assert "Traceback" not in result.stderr
+
+
+async def test_plain_install_runs_tasks(fresh_env: Path, api: Api, tmp_path: Path) -> None:
+    """A worker from the plain install, built-in handlers and all, against a server."""
+    admin = await api.admin_headers()
+    node_id, secret = await api.create_node(admin, node_id="plain", task_types=["noop"])
+    user = await api.user_headers("plain-user")
+    env = _clean_env(
+        CONVEYOR_SERVER_URL=api.base_url,
+        CONVEYOR_NODE_ID=node_id,
+        CONVEYOR_NODE_SECRET=secret,
+        CONVEYOR_POLL_WAIT_SECONDS="1",
+    )
+    log_path = tmp_path / "worker.log"
+    with log_path.open("wb") as log:
+        worker = await asyncio.create_subprocess_exec(
+            str(fresh_env / "bin" / "conveyor"),
+            "worker",
+            "--builtin",
+            env=env,
+            cwd=tmp_path,
+            stdout=log,
+            stderr=log,
+        )
+    try:
+        task = await api.submit(user, task_type="noop", params={})
+
+        async def completed() -> bool:
+            assert worker.returncode is None, log_path.read_text()[-3000:]
+            response = await api.http.get(f"/tasks/{task['task_id']}", headers=user)
+            return bool(response.json()["status"] == "completed")
+
+        await wait_until(completed, 30, "the plain install's worker to run the task")
+    finally:
+        if worker.returncode is None:
+            worker.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(worker.wait(), 30)
+    assert worker.returncode == 0, log_path.read_text()[-3000:]
+    assert "Traceback" not in log_path.read_text()
 
 
 @pytest.fixture
