@@ -20,7 +20,7 @@ fi
 stamp=.venv/.conveyor-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   .venv/bin/python -m pip install --quiet --upgrade pip
-  .venv/bin/python -m pip install --quiet -e ".[dev]"
+  .venv/bin/python -m pip install --quiet -e ".[server,dev]"
   touch "$stamp"
 fi
 
@@ -58,4 +58,12 @@ fi
 # such tasks unless CONVEYOR_SANDBOX_MODE=rlimit.
 if ! command -v bwrap >/dev/null 2>&1; then
   apt_install bubblewrap "workers cannot sandbox customer code"
+fi
+# tests/deploy runs deploy/nginx.conf (the compose proxy) in a real nginx, and checks
+# the systemd units with systemd-analyze.
+if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then
+  apt_install nginx-light "the compose proxy test skips"
+fi
+if ! command -v systemd-analyze >/dev/null 2>&1; then
+  apt_install systemd "systemd-analyze verify of deploy/systemd skips"
 fi

@@ -11,6 +11,7 @@ import typer
 from rich.table import Table
 
 from conveyor.cli import output
+from conveyor.cli.server_deps import require_server
 from conveyor.cli.tasks_cmd import AsJson, Server, with_client
 from conveyor.client.models import User
 
@@ -93,6 +94,7 @@ def reset_password(
 ) -> None:
     """Set an account's password in the database of CONVEYOR_DATABASE_URL (run it where
     the server runs). Every token of the account stops working."""
+    require_server("admin reset-password")
     from conveyor.errors import ConveyorError
     from conveyor.security.passwords import SecretHasher
     from conveyor.services.auth import check_password

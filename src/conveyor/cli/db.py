@@ -6,6 +6,7 @@ import asyncio
 
 import typer
 
+from conveyor.cli.server_deps import require_server
 from conveyor.settings import Settings
 
 app = typer.Typer(help="Database schema commands.", no_args_is_help=True)
@@ -14,6 +15,7 @@ app = typer.Typer(help="Database schema commands.", no_args_is_help=True)
 @app.command("upgrade")
 def upgrade(revision: str = typer.Argument("head", help="target revision")) -> None:
     """Apply migrations up to REVISION (default: the newest)."""
+    require_server("db upgrade")
     from conveyor.store.database import Database
     from conveyor.store.migrate import current_revision
     from conveyor.store.migrate import upgrade as run_upgrade
@@ -32,6 +34,7 @@ def upgrade(revision: str = typer.Argument("head", help="target revision")) -> N
 @app.command("current")
 def current() -> None:
     """Print the schema revision the database is at."""
+    require_server("db current")
     from conveyor.store.database import Database
     from conveyor.store.migrate import current_revision
 

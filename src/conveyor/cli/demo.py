@@ -7,6 +7,8 @@ from typing import Annotated
 
 import typer
 
+from conveyor.cli.server_deps import require_server
+
 
 def demo(
     data_dir: Annotated[Path, typer.Option(help="where the demo keeps its data")] = Path(
@@ -20,6 +22,7 @@ def demo(
     timeout: Annotated[float, typer.Option(help="give up on the batch after")] = 120.0,
 ) -> None:
     """Start the server on SQLite, two workers, a mixed batch of tasks; watch it live."""
+    require_server("demo")
     from conveyor.demo.scenario import DemoOptions, free_port, run_demo
 
     options = DemoOptions(data_dir, free_port(port), exit_after_summary, as_json, timeout)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-import uvicorn
 
+from conveyor.cli.server_deps import require_server
 from conveyor.settings import Settings
 
 
@@ -19,6 +19,9 @@ def serve(
     ] = False,
 ) -> None:
     """Start the API server. Configuration comes from CONVEYOR_* environment variables."""
+    require_server("serve")
+    import uvicorn
+
     from conveyor.api.app import create_app
     from conveyor.observability.logging import configure_logging
 
