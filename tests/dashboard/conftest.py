@@ -8,7 +8,8 @@ except in CI (``CI=true``) or with ``CONVEYOR_REQUIRE_SERVICES=1``, where they f
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
+import signal
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
@@ -17,6 +18,7 @@ import pytest
 
 from tests.conftest import services_required
 from tests.server import Api, serve_api, test_settings
+from tests.worker.procs import WorkerProcess, start_worker
 
 if TYPE_CHECKING:
     from playwright.async_api import Browser, ConsoleMessage, Dialog, Page
@@ -96,3 +98,28 @@ async def page(browser: Browser, server: Api) -> AsyncIterator[Page]:
         assert not problems.errors, problems.errors
     finally:
         await context.close()
+
+
+@pytest.fixture
+async def workers(
+    server: Api, tmp_path: Path
+) -> AsyncIterator[Callable[[str, str], WorkerProcess]]:
+    """Starts `conveyor worker` processes for nodes; all are stopped at the end."""
+    started: list[WorkerProcess] = []
+
+    def start(node_id: str, secret: str) -> WorkerProcess:
+        worker = start_worker(server.base_url, node_id, secret, tmp_path, "--concurrency", "4")
+        started.append(worker)
+        return worker
+
+    try:
+        yield start
+    finally:
+        for worker in started:
+            if worker.proc.poll() is None:
+                worker.proc.send_signal(signal.SIGTERM)
+        for worker in started:
+            try:
+                await worker.wait_exit(15)
+            except TimeoutError:
+                worker.stop()

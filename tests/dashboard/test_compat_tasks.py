@@ -11,7 +11,7 @@ import pytest
 
 from tests.compat.conftest import API_KEY_004, PROFILES
 from tests.conftest import services_required
-from tests.dashboard.test_dashboard import row, sign_in
+from tests.dashboard.pages import back_to_list, open_task, row, sign_in
 from tests.server import ADMIN, Api, serve_api
 from tests.server import test_settings as make_settings
 
@@ -40,7 +40,7 @@ async def test_profile_task_in_the_dashboard(page: Page, server: Api) -> None:
     await sign_in(page, *ADMIN)
     await expect(row(page, "from-004").locator(".col-status")).to_have_text("pending")
     await expect(row(page, "from-004").locator(".col-type")).to_have_text("transcode")
-    await row(page, "from-004").locator("button[data-action=open]").click()
+    await open_task(page, "from-004")
     await expect(page.locator("#detail-stream")).to_have_text("live")
     await expect(page.locator("#detail-waiting")).to_contain_text("waiting_for_worker")
 
@@ -48,5 +48,7 @@ async def test_profile_task_in_the_dashboard(page: Page, server: Api) -> None:
     assert r.json()["taskId"] == "from-004"
     await expect(page.locator("#detail-status")).to_have_text("in_progress")
     await expect(page.locator("#detail-waiting")).to_be_hidden()
+    await expect(page.locator("#detail-node")).to_have_text("w004.w1")
+    await back_to_list(page)
     await expect(row(page, "from-004").locator(".col-node")).to_have_text("w004.w1")
     await tracker.aclose()

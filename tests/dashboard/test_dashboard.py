@@ -13,11 +13,12 @@ from typing import Any
 import pytest
 
 from tests.conftest import services_required
+from tests.dashboard.pages import back_to_list, open_task, row, sign_in
 from tests.dashboard.proxy import CuttableProxy
 from tests.server import ADMIN, Api
 
 try:
-    from playwright.async_api import Locator, Page, expect
+    from playwright.async_api import Page, expect
 except ImportError:
     if services_required():
         raise
@@ -25,17 +26,6 @@ except ImportError:
 
 USER_PASSWORD = "user-password-1"
 XSS = "<img src=x onerror=alert(1)>"
-
-
-async def sign_in(page: Page, username: str, password: str, base: str = "") -> None:
-    await page.goto(base + "/")
-    await page.get_by_label("Username", exact=True).fill(username)
-    await page.get_by_label("Password", exact=True).fill(password)
-    await page.get_by_role("button", name="Sign in").click()
-
-
-def row(page: Page, task_id: str) -> Locator:
-    return page.locator(f'#tasks-body tr[data-task-id="{task_id}"]')
 
 
 async def error_message(api: Api, path: str, body: dict[str, Any], **kw: Any) -> str:
@@ -61,8 +51,10 @@ async def test_wrong_password_shows_the_api_error_then_admin_sees_the_cluster(
 
     await page.get_by_label("Password", exact=True).fill(ADMIN[1])
     await page.get_by_role("button", name="Sign in").click()
-    await expect(page.locator("#admin-panel")).to_be_visible()
     await expect(page.locator("#whoami")).to_have_text(ADMIN[0])
+    await expect(page.locator("#tasks-panel")).to_be_visible()
+    await page.get_by_role("link", name="Operations").click()
+    await expect(page.locator("#admin-panel")).to_be_visible()
     node = page.locator('#nodes-body tr[data-node-id="gpu-1"]')
     await expect(node).to_contain_text("gpu-1")
     await expect(page.locator('#stats-tasks [data-stat="pending"] dd')).to_have_text("1")
@@ -91,7 +83,12 @@ async def test_user_submits_a_task_and_watches_it_live(page: Page, server: Api) 
 
     await sign_in(page, "alice", USER_PASSWORD)
     await expect(page.locator("#submit-panel")).to_be_visible()
-    await expect(page.locator("#admin-panel")).to_be_hidden()
+    # A user's header offers no admin pages, and typing one in is refused politely.
+    await expect(page.get_by_role("link", name="Operations")).to_be_hidden()
+    await page.goto("/#/ops")
+    await expect(page.locator("main")).to_contain_text("You need to be an admin")
+    await page.get_by_role("link", name="Tasks", exact=True).click()
+    await expect(page.locator("#submit-panel")).to_be_visible()
     marker = await page.evaluate("window.__sameDocument = 'yes'")
     assert marker == "yes"
 
@@ -119,7 +116,7 @@ async def test_user_submits_a_task_and_watches_it_live(page: Page, server: Api) 
     await expect(row(page, task_id).locator(".col-type")).to_have_text("render")
     await expect(row(page, task_id).get_by_role("button", name="Cancel")).to_be_visible()
 
-    await row(page, task_id).locator("button[data-action=open]").click()
+    await open_task(page, task_id)
     await expect(page.locator("#detail-id")).to_have_text(task_id)
     await expect(page.locator("#detail-stream")).to_have_text("live")
 
@@ -145,6 +142,8 @@ async def test_user_submits_a_task_and_watches_it_live(page: Page, server: Api) 
     await expect(page.locator("#detail-status")).to_have_text("completed")
     await expect(page.locator("#detail-result")).to_contain_text('"frames_done": 3')
     await expect(page.locator("#detail-stream")).to_have_text("finished")
+    await expect(page.locator("#detail-node")).to_have_text("w1")
+    await back_to_list(page)
     await expect(row(page, task_id).locator(".col-status")).to_have_text("completed")
     await expect(row(page, task_id).locator(".col-node")).to_have_text("w1")
     await expect(row(page, task_id).get_by_role("button", name="Cancel")).to_have_count(0)
@@ -203,12 +202,13 @@ async def test_user_text_is_shown_as_text_never_markup(page: Page, server: Api) 
     assert r.status_code == 200, r.text
 
     await sign_in(page, "mallory", USER_PASSWORD)
-    await row(page, task["task_id"]).locator("button[data-action=open]").click()
+    await open_task(page, task["task_id"])
     await expect(page.locator("#detail-params")).to_contain_text(XSS)
     await expect(page.locator("#detail-log")).to_contain_text(XSS)
     await expect(page.locator("#detail-result")).to_contain_text(XSS)
     await expect(page.locator("#detail-stream")).to_have_text("finished")
 
+    await back_to_list(page)
     await page.get_by_label("Task type").fill("xss")
     await page.get_by_label("Params (JSON object)").fill('{"note": "' + XSS + '"}')
     await page.get_by_role("button", name="Submit", exact=True).click()
@@ -295,7 +295,7 @@ async def test_streams_come_back_with_fresh_tickets_after_a_network_drop(
     async with proxy.serve() as base:
         await sign_in(page, *ADMIN, base=base)
         await expect(page.locator("#firehose-state")).to_have_text("live")
-        await row(page, watched).locator("button[data-action=open]").click()
+        await open_task(page, watched)
         await expect(page.locator("#detail-stream")).to_have_text("live")
         r = await server.http.post(
             f"/tasks/{watched}/progress", json={"data": {"percent": 10}}, headers=node
@@ -318,4 +318,17 @@ async def test_streams_come_back_with_fresh_tickets_after_a_network_drop(
         await expect(page.locator("#detail-log li")).to_have_count(2)
         await expect(page.locator("#detail-stream")).to_have_text("live")
         await expect(page.locator("#firehose-state")).to_have_text("live")
-        await expect(row(page, other).locator(".col-status")).to_have_text("in_progress")
+
+        await back_to_list(page)
+        status = row(page, other).locator(".col-status")
+        await expect(status).to_have_text("in_progress")
+        # The list's rows follow the firehose again once it is back, and read anew
+        # what changed while it was away.
+        proxy.cut()
+        await expect(page.locator("#firehose-state")).to_have_text("reconnecting")
+        r = await server.http.post(
+            f"/tasks/{other}/complete", json={"version": second["version"]}, headers=node
+        )
+        assert r.status_code == 200, r.text
+        await expect(status).to_have_text("completed")
+        await expect(page.locator("#firehose-state")).to_have_text("live")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 
+from conveyor.dashboard.routes import STATIC_DIR
 from tests.server import Api
 
 # Ways a script turns a string into markup or code; the dashboard uses none.
@@ -28,11 +29,24 @@ async def test_the_page_has_security_headers_and_no_inline_code(server: Api) -> 
         '<script type="module" src="/dashboard/static/app.js">'
     ]
     assert not re.search(r"\son[a-z]+\s*=", html), "no inline event handlers"
-    for module in ("app.js", "session.js", "tasks.js", "detail.js", "admin.js", "dom.js"):
+    # Every module, views and later additions included, is served and checked.
+    modules = [p.relative_to(STATIC_DIR).as_posix() for p in sorted(STATIC_DIR.rglob("*.js"))]
+    assert {"app.js", "router.js", "views/tasks.js", "views/ops.js", "chart.js"} <= set(modules)
+    for module in modules:
         asset = await server.http.get(server.base_url + "/dashboard/static/" + module)
         assert asset.status_code == 200 and "javascript" in asset.headers["content-type"]
         assert asset.headers["x-content-type-options"] == "nosniff"
         assert not MARKUP_SINKS.search(asset.text), module
-    for missing in ("routes.py", "..%2Froutes.py", "index.html.bak"):
+    for missing in (
+        "routes.py",
+        "..%2Froutes.py",
+        "../routes.py",
+        "views/../../routes.py",
+        "views/%2e%2e/%2e%2e/routes.py",
+        "index.html.bak",
+        "views/",
+        "views/nope.js",
+        "/etc/passwd",
+    ):
         gone = await server.http.get(server.base_url + "/dashboard/static/" + missing)
         assert gone.status_code == 404, missing

@@ -19,7 +19,7 @@ from conveyor.api.params import digits_at_most
 from conveyor.api.schemas.common import WHEN_PATTERN
 from conveyor.api.schemas.tasks import TaskCreate
 from conveyor.domain.validation import INT64_MAX
-from conveyor.store.tasks import decode_cursor
+from conveyor.store.paging import decode_cursor
 
 SEQ = re.compile(f"^(?:{digits_at_most(INT64_MAX)})$")
 CURSOR = re.compile(cursors.CURSOR_PATTERN)

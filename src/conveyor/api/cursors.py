@@ -13,7 +13,7 @@ import base64
 import json
 from datetime import UTC, datetime, timedelta
 
-from conveyor.store.tasks import decode_cursor
+from conveyor.store.paging import decode_cursor
 
 CURSOR_PATTERN = r"^(?:[0-9]{1,17}\.[A-Za-z0-9_.:-]{1,64})?$"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

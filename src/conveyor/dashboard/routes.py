@@ -2,7 +2,8 @@
 
 The page holds no server-side state: it is static files that call ``/api/v1`` with
 the signed-in user's bearer token, so it needs nothing the API does not already
-check. Only the files found in ``static/`` at start are served, by exact name.
+check. Only the files found under ``static/`` (subfolders such as ``views/``
+included) at start are served, by their exact path relative to it.
 """
 
 from __future__ import annotations
@@ -22,11 +23,11 @@ MEDIA_TYPES = {
     ".css": "text/css; charset=utf-8",
     ".svg": "image/svg+xml",
 }
-# Read once: a name is served only if it is one of these files, so no path a client
-# sends can reach anything else on disk.
+# Read once: a path is served only if it is one of these files, so no path a client
+# sends (``..``, encoded slashes, symlinks added later) can reach anything else on disk.
 ASSETS: dict[str, str] = {
-    path.name: MEDIA_TYPES[path.suffix]
-    for path in sorted(STATIC_DIR.iterdir())
+    path.relative_to(STATIC_DIR).as_posix(): MEDIA_TYPES[path.suffix]
+    for path in sorted(STATIC_DIR.rglob("*"))
     if path.is_file() and path.suffix in MEDIA_TYPES
 }
 
@@ -57,7 +58,7 @@ async def dashboard_page() -> FileResponse:
     )
 
 
-@router.get(STATIC_PREFIX + "/{name}")
+@router.get(STATIC_PREFIX + "/{name:path}")
 async def dashboard_asset(name: str) -> FileResponse:
     media_type = ASSETS.get(name)
     if media_type is None:

@@ -36,6 +36,14 @@ class Metrics:
             buckets=(0, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000),
             registry=self.registry,
         )
+        # From the moment a task is due (its run_at) to a node claiming it: how long
+        # runnable work waits for a worker.
+        self.claim_latency_seconds = Histogram(
+            "conveyor_claim_latency_seconds",
+            "Seconds from a task's run_at to its claim",
+            buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600),
+            registry=self.registry,
+        )
         self.leases_expired_total = Counter(
             "conveyor_leases_expired_total", "Leases that ran out", registry=self.registry
         )

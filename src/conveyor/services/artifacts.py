@@ -176,6 +176,15 @@ class ArtifactService:
             raise NotFound(f"artifact {artifact_id} not found")
         return artifact
 
+    async def for_task(self, who: Principal, task_id: str) -> list[Artifact]:
+        """The artifacts attached to a task, for whoever may see the task (a task they
+        may not see is not found, as everywhere)."""
+        async with self.rt.db.read() as conn:
+            task = await task_store.get_task(conn, task_id)
+            if task is None or not (who.is_admin or can_view_task(who, task)):
+                raise NotFound(f"task {task_id} not found")
+            return await artifact_store.list_task_artifacts(conn, task_id)
+
     async def content(
         self, who: Principal, artifact_id: str
     ) -> tuple[Artifact, AsyncIterator[bytes]]:

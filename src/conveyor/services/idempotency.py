@@ -68,15 +68,26 @@ async def once(
                 raise _KeyTaken
         return Once(outcome, stored)
     except (_KeyTaken, ConveyorError) as exc:
-        async with rt.db.read() as conn:
-            found = _matching(await idem_store.find(conn, who.id, idem.key), idem)
+        found = await stored_answer(rt, who, idem)
         if found is not None:
             return Once(None, found)
         if isinstance(exc, _KeyTaken):
-            # Taken, yet gone by the time we looked: purged in between. Rare enough
-            # that asking the client to try again is the honest answer.
-            raise Conflict("a request with this idempotency key is already in flight") from None
+            raise in_flight() from None
         raise
+
+
+async def stored_answer(
+    rt: Runtime, who: Principal, idem: IdempotencyRequest[Any]
+) -> StoredResponse | None:
+    """The first answer kept under the key (409 if this body differs from its)."""
+    async with rt.db.read() as conn:
+        return _matching(await idem_store.find(conn, who.id, idem.key), idem)
+
+
+def in_flight() -> Conflict:
+    # A key found taken, yet gone by the time we looked: purged in between. Rare
+    # enough that asking the client to try again is the honest answer.
+    return Conflict("a request with this idempotency key is already in flight")
 
 
 def _matching(found: StoredResponse | None, idem: IdempotencyRequest[Any]) -> StoredResponse | None:

@@ -9,17 +9,21 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from conveyor.domain.access import Principal, can_manage_task, can_view_task
-from conveyor.domain.states import RETRYABLE_STATUSES, Role, TaskStatus
+from conveyor.domain.states import RETRYABLE_STATUSES, Role
 from conveyor.domain.task_types import canonical_task_type
 from conveyor.domain.tasks import Attempt, NewTask, Progress, Task
 from conveyor.domain.transitions import Command, Event, conflict, decide
 from conveyor.errors import Forbidden, NotFound
-from conveyor.services.idempotency import IdempotencyRequest, once
+from conveyor.services.cluster_stats import stats_document
+from conveyor.services.events import Outbox
+from conveyor.services.idempotency import IdempotencyRequest, in_flight, once, stored_answer
 from conveyor.services.runtime import Runtime
 from conveyor.services.unit import Unit, unit_of_work
 from conveyor.store import attempts as attempt_store
 from conveyor.store import nodes as node_store
 from conveyor.store import progress as progress_store
+from conveyor.store import queue_stats
+from conveyor.store import submit as submit_store
 from conveyor.store import tasks as task_store
 from conveyor.store.idempotency import StoredResponse
 from conveyor.store.tasks import TaskFilter
@@ -55,6 +59,8 @@ class TaskService:
             raise Forbidden("nodes cannot create tasks")
         now = self.rt.clock.now()
         new = [self._new_task(who, spec, now) for spec in specs]
+        if len(new) == 1 and new[0].assigned_node_id is None and self.rt.db.is_postgres:
+            return await self._submit_one(who, new[0], idem, now)
 
         async def insert(unit: Unit) -> list[Task]:
             await self._check_pins(unit, who, new)
@@ -69,6 +75,34 @@ class TaskService:
             return done.stored
         assert done.fresh is not None
         return done.fresh
+
+    async def _submit_one(
+        self,
+        who: Principal,
+        item: NewTask,
+        idem: IdempotencyRequest[list[Task]] | None,
+        now: datetime,
+    ) -> StoredResponse | list[Task]:
+        """The common submit (one unpinned task) on PostgreSQL: one statement, no
+        transaction around it (store/submit.py), the same answers as ``once``."""
+        task = submit_store.as_created(item, now)
+        stored, key = None, None
+        if idem is not None:
+            stored = StoredResponse(idem.request_hash, idem.status_code, idem.render([task]))
+            key = (who.id, idem.key, stored)
+        async with self.rt.db.single_statement() as conn:
+            inserted = await submit_store.insert_task(conn, item, now, key)
+        if not inserted:
+            assert idem is not None  # without a key the insert either succeeds or raises
+            found = await stored_answer(self.rt, who, idem)
+            if found is None:
+                raise in_flight()
+            return found
+        outbox = Outbox()
+        outbox.created([task])
+        outbox.flush(self.rt.bus)
+        self.rt.metrics.tasks_created_total.labels(task.task_type).inc()
+        return stored if stored is not None else [task]
 
     def _new_task(self, who: Principal, spec: TaskSpec, now: datetime) -> NewTask:
         run_at = spec.run_at or now + timedelta(seconds=spec.delay_seconds)
@@ -117,6 +151,12 @@ class TaskService:
             flt = replace(flt, node_id=who.id)
         async with self.rt.db.read() as conn:
             return await task_store.list_tasks(conn, flt, cursor, limit)
+
+    async def last_nodes(self, tasks: Sequence[Task]) -> dict[str, str | None]:
+        """Who ran each listed task's latest ended attempt (the listing has already
+        decided which tasks the caller may see)."""
+        async with self.rt.db.read() as conn:
+            return await attempt_store.last_nodes(conn, [t.id for t in tasks])
 
     async def progress_history(
         self, who: Principal, task_id: str, after_seq: int, limit: int
@@ -187,17 +227,12 @@ class TaskService:
 
     async def stats(self, who: Principal) -> dict[str, Any]:
         self._require_admin(who)
+        now = self.rt.clock.now()
         async with self.rt.db.read() as conn:
             counts = await task_store.count_by_status(conn)
             nodes = await node_store.list_nodes(conn)
-        by_status = {status.value: counts.get(status.value, 0) for status in TaskStatus}
-        health: dict[str, int] = {}
-        for node in nodes:
-            health[node.health.value] = health.get(node.health.value, 0) + 1
-        return {
-            "tasks": {"total": sum(by_status.values()), "by_status": by_status},
-            "nodes": {"total": len(nodes), "by_health": health},
-        }
+            depths = await queue_stats.pending_by_type(conn, now)
+        return stats_document(counts, nodes, depths, self.rt.metrics, now)
 
     @staticmethod
     def _require_admin(who: Principal) -> None:

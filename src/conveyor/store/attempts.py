@@ -18,7 +18,10 @@ _RECORD = insert(task_attempts)
 async def record(conn: AsyncConnection, attempts: Sequence[Attempt]) -> None:
     if not attempts:
         return
-    await conn.execute(_RECORD, [_row(a) for a in attempts])
+    # One run (a single finish) as a plain execute: a list takes the slower
+    # insertmanyvalues path even for one row.
+    rows = [_row(a) for a in attempts]
+    await conn.execute(_RECORD, rows[0] if len(rows) == 1 else rows)
 
 
 def _row(a: Attempt) -> dict[str, object]:
@@ -51,3 +54,17 @@ async def history(conn: AsyncConnection, task_id: str) -> list[Attempt]:
         )
         for row in (await conn.execute(stmt)).mappings()
     ]
+
+
+async def last_nodes(conn: AsyncConnection, task_ids: Sequence[str]) -> dict[str, str | None]:
+    """For each task with an ended attempt, the node that ran its latest one (a page
+    of a listing at a time: the primary key covers the lookup)."""
+    if not task_ids:
+        return {}
+    stmt = (
+        select(task_attempts.c.task_id, task_attempts.c.node_id)
+        .where(task_attempts.c.task_id.in_(list(task_ids)))
+        .order_by(task_attempts.c.task_id, task_attempts.c.attempt)
+    )
+    # Ordered by attempt: the last row of each task wins.
+    return {row.task_id: row.node_id for row in (await conn.execute(stmt)).all()}

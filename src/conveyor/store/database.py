@@ -71,7 +71,18 @@ class Database:
             yield conn
 
     @asynccontextmanager
-    async def _transaction(self, *, immediate: bool) -> AsyncIterator[AsyncConnection]:
+    async def single_statement(self) -> AsyncIterator[AsyncConnection]:
+        """A PostgreSQL connection without BEGIN/COMMIT, for a unit of work that is one
+        statement: the statement is its own transaction, committed (durably) before
+        it returns, so the two round trips a transaction adds are saved."""
+        assert self.is_postgres, "SQLite writers go through write()"
+        async with self._transaction(immediate=False, autocommit=True) as conn:
+            yield conn
+
+    @asynccontextmanager
+    async def _transaction(
+        self, *, immediate: bool, autocommit: bool = False
+    ) -> AsyncIterator[AsyncConnection]:
         """Every unit of work passes here, so a database that cannot be reached
         becomes ``Unavailable`` (503) for every route and duty alike."""
         begun = False
@@ -79,6 +90,11 @@ class Database:
             async with self.engine.connect() as conn:
                 if immediate:
                     conn = await conn.execution_options(**{_IMMEDIATE: True})
+                if autocommit:
+                    conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+                    begun = True
+                    yield conn
+                    return
                 async with conn.begin():
                     begun = True
                     yield conn

@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from conveyor.domain.states import TaskStatus
 from conveyor.store.schema import tasks
-from conveyor.store.tasks import timestamp
+from conveyor.store.types import timestamp
 
 
 async def due_between(

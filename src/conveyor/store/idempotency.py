@@ -57,6 +57,15 @@ async def remember(
         raise Conflict("a request with this idempotency key is already in flight") from exc
 
 
+# Built once per dialect (PostgreSQL: True), values bound at execute.
+_INSERT_IF_NEW = {
+    postgres: (pg_insert if postgres else sqlite_insert)(idempotency_keys).on_conflict_do_nothing(
+        index_elements=["principal_id", "key"]
+    )
+    for postgres in (False, True)
+}
+
+
 async def insert_if_new(
     conn: AsyncConnection,
     principal_id: str,
@@ -69,20 +78,16 @@ async def insert_if_new(
     On PostgreSQL a concurrent first request's uncommitted row makes this wait for
     that transaction, then do nothing if it committed: the caller rolls back and
     replays the stored answer, so two racing first requests get one answer."""
-    insert_ = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-    stmt = (
-        insert_(idempotency_keys)
-        .values(
-            principal_id=principal_id,
-            key=key,
-            request_hash=stored.request_hash,
-            status_code=stored.status_code,
-            response=stored.response,
-            created_at=now,
-        )
-        .on_conflict_do_nothing(index_elements=["principal_id", "key"])
-    )
-    return bool((await conn.execute(stmt)).rowcount)
+    stmt = _INSERT_IF_NEW[conn.dialect.name == "postgresql"]
+    values = {
+        "principal_id": principal_id,
+        "key": key,
+        "request_hash": stored.request_hash,
+        "status_code": stored.status_code,
+        "response": stored.response,
+        "created_at": now,
+    }
+    return bool((await conn.execute(stmt, values)).rowcount)
 
 
 async def purge_before(conn: AsyncConnection, cutoff: datetime) -> int:

@@ -16,8 +16,9 @@ from conveyor.domain.states import TaskStatus
 from conveyor.domain.tasks import NewTask, Task
 from conveyor.errors import Conflict
 from conveyor.store.job_rows import RUNNING, row_to_job
+from conveyor.store.paging import encode_key, newest_first
 from conveyor.store.schema import jobs, tasks
-from conveyor.store.tasks import encode_key, new_row, newest_first, row_to_task
+from conveyor.store.tasks import new_row, row_to_task
 
 
 async def insert_job(conn: AsyncConnection, job: Job) -> None:

@@ -15,8 +15,7 @@ from conveyor.domain.states import NodeHealth, NodeKind, NodeStatus, TaskStatus
 from conveyor.errors import Conflict
 from conveyor.store.database import Connection
 from conveyor.store.schema import nodes, tasks, users
-from conveyor.store.tasks import timestamp
-from conveyor.store.types import UTCDateTime
+from conveyor.store.types import UTCDateTime, timestamp
 
 
 def row_to_node(row: RowMapping) -> Node:

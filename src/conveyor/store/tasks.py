@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import base64
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import Any
@@ -15,15 +13,11 @@ from sqlalchemy import (
     BigInteger,
     DateTime,
     Integer,
-    Select,
-    Table,
     Text,
     Update,
-    and_,
     bindparam,
     func,
     insert,
-    literal,
     or_,
     select,
     text,
@@ -33,16 +27,19 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.selectable import TextualSelect
 from sqlalchemy.types import TypeEngine
 
 from conveyor.domain.states import TaskStatus
 from conveyor.domain.tasks import NewTask, Task
 from conveyor.domain.transitions import Transition
-from conveyor.domain.validation import datetime_problem, text_problem
-from conveyor.errors import Conflict, InvalidInput
+from conveyor.errors import Conflict
 from conveyor.store import attempts as attempt_store
 from conveyor.store import chunk_ledger
+from conveyor.store.paging import encode_key, newest_first
 from conveyor.store.schema import task_attempts, tasks
+from conveyor.store.task_filter import TaskFilter as TaskFilter
+from conveyor.store.task_filter import filter_conditions
 from conveyor.store.types import UTCDateTime
 
 TASK_COLUMNS = tuple(tasks.c)
@@ -82,9 +79,9 @@ def row_to_task(row: RowMapping) -> Task:
     )
 
 
-def timestamp(value: datetime) -> Any:
-    """A bound datetime that goes through UTCDateTime inside SQL expressions."""
-    return literal(value, UTCDateTime())
+# Built once: building and cache-keying the statement per submit cost more than
+# executing it.
+_INSERT_TASKS = insert(tasks).returning(*TASK_COLUMNS)
 
 
 async def insert_tasks(conn: AsyncConnection, new: Sequence[NewTask], now: datetime) -> list[Task]:
@@ -92,7 +89,9 @@ async def insert_tasks(conn: AsyncConnection, new: Sequence[NewTask], now: datet
         return []
     rows = [new_row(item, now) for item in new]
     try:
-        result = await conn.execute(insert(tasks).returning(*TASK_COLUMNS), rows)
+        # One row (a single submit, the common case) as a plain execute: a list,
+        # even of one, takes SQLAlchemy's slower insertmanyvalues path.
+        result = await conn.execute(_INSERT_TASKS, rows[0] if len(rows) == 1 else rows)
     except IntegrityError as exc:
         raise Conflict("a task with this id already exists") from exc
     created = {task.id: task for task in map(row_to_task, result.mappings())}
@@ -125,8 +124,12 @@ def new_row(item: NewTask, now: datetime) -> dict[str, Any]:
     }
 
 
+_GET_TASK = select(tasks).where(tasks.c.id == bindparam("id", type_=Text()))
+_GET_TASKS = select(tasks).where(tasks.c.id.in_(bindparam("ids", expanding=True)))
+
+
 async def get_task(conn: AsyncConnection, task_id: str) -> Task | None:
-    row = (await conn.execute(select(tasks).where(tasks.c.id == task_id))).mappings().first()
+    row = (await conn.execute(_GET_TASK, {"id": task_id})).mappings().first()
     return row_to_task(row) if row else None
 
 
@@ -134,7 +137,7 @@ async def get_tasks(conn: AsyncConnection, task_ids: Iterable[str]) -> dict[str,
     ids = list(set(task_ids))
     if not ids:
         return {}
-    result = await conn.execute(select(tasks).where(tasks.c.id.in_(ids)))
+    result = await conn.execute(_GET_TASKS, {"ids": ids})
     return {task.id: task for task in map(row_to_task, result.mappings())}
 
 
@@ -243,6 +246,21 @@ def _array_value(key: str, value: Any) -> Any:
 async def _apply_group(
     conn: AsyncConnection, from_status: str, keys: tuple[str, ...], group: list[Transition]
 ) -> dict[str, Task]:
+    rows_in = [column_values(tr.values()) for tr in group]
+    params: dict[str, Any] = {
+        "_ids": [tr.task_id for tr in group],
+        "_versions": [tr.expected_version for tr in group],
+        "_from": from_status,
+        **{key: [_array_value(key, row[key]) for row in rows_in] for key in keys},
+    }
+    rows = (await conn.execute(_group_statement(keys), params)).mappings().all()
+    return {task.id: task for task in map(row_to_task, rows)}
+
+
+@cache
+def _group_statement(keys: tuple[str, ...]) -> TextualSelect:
+    """The batched guarded update for one shape of transition, built once per shape
+    (a handful exist: complete, fail, retry, release, ...)."""
     typed = {key: _array_type(key) for key in keys}
     assignments = ", ".join(f"{key} = CAST(incoming.{key} AS {typed[key][1]})" for key in keys)
     columns = ", ".join(f"tasks.{c.name}" for c in TASK_COLUMNS)
@@ -253,14 +271,7 @@ async def _apply_group(
         "WHERE tasks.id = incoming._id AND tasks.version = incoming._version "
         f"AND tasks.status = :_from RETURNING {columns}"
     )
-    rows_in = [column_values(tr.values()) for tr in group]
-    params: dict[str, Any] = {
-        "_ids": [tr.task_id for tr in group],
-        "_versions": [tr.expected_version for tr in group],
-        "_from": from_status,
-        **{key: [_array_value(key, row[key]) for row in rows_in] for key in keys},
-    }
-    stmt = (
+    return (
         text(sql)
         .bindparams(
             bindparam("_ids", type_=ARRAY(Text())),
@@ -269,8 +280,6 @@ async def _apply_group(
         )
         .columns(*TASK_COLUMNS)
     )
-    rows = (await conn.execute(stmt, params)).mappings().all()
-    return {task.id: task for task in map(row_to_task, rows)}
 
 
 def column_values(values: Mapping[str, Any]) -> dict[str, Any]:
@@ -410,84 +419,15 @@ async def count_by_status(conn: AsyncConnection) -> dict[str, int]:
     return {status: count for status, count in (await conn.execute(stmt)).all()}
 
 
-@dataclass(frozen=True, slots=True)
-class TaskFilter:
-    owner_id: str | None = None
-    node_id: str | None = None
-    status: Sequence[TaskStatus] = ()
-    task_type: str | None = None
-    original_task_id: str | None = None
-
-
 def encode_cursor(task: Task) -> str:
     return encode_key(task.created_at, task.id)
-
-
-def encode_key(created_at: datetime, row_id: str) -> str:
-    """A keyset cursor (newest-first listings of tasks and jobs)."""
-    raw = json.dumps([created_at.isoformat(), row_id]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> tuple[datetime, str]:
-    """A cursor is client input like any other: what it decodes to must be storable."""
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        decoded = json.loads(raw.decode("utf-8"))
-        if not (isinstance(decoded, list) and len(decoded) == 2):
-            raise ValueError("not a pair")
-        created, task_id = decoded
-        if not (isinstance(created, str) and isinstance(task_id, str)):
-            raise ValueError("not strings")
-        when = datetime.fromisoformat(created)
-        if datetime_problem(when) or text_problem(task_id) or len(task_id) > 64:
-            raise ValueError("unstorable")
-    except (ValueError, TypeError, RecursionError) as exc:
-        raise InvalidInput("invalid cursor", details=[{"field": "cursor"}]) from exc
-    return when, task_id
 
 
 async def list_tasks(
     conn: AsyncConnection, flt: TaskFilter, cursor: str | None, limit: int
 ) -> tuple[list[Task], str | None]:
     """Newest first, keyset-paginated so a page costs the same at any depth."""
-    stmt = newest_first(tasks, _filter_conditions(flt), cursor, limit)
+    stmt = newest_first(tasks, filter_conditions(flt), cursor, limit)
     found = [row_to_task(row) for row in (await conn.execute(stmt)).mappings()]
     page = found[:limit]
     return page, (encode_cursor(page[-1]) if len(found) > limit else None)
-
-
-def newest_first(
-    table: Table, conditions: list[Any], cursor: str | None, limit: int
-) -> Select[Any]:
-    """A page of ``table`` newest first after ``cursor`` (one row more than ``limit``,
-    which tells whether another page follows); tasks and jobs list alike."""
-    stmt = select(table).order_by(table.c.created_at.desc(), table.c.id.desc()).limit(limit + 1)
-    for condition in conditions:
-        stmt = stmt.where(condition)
-    if cursor:
-        created, row_id = decode_cursor(cursor)
-        stmt = stmt.where(
-            or_(
-                table.c.created_at < timestamp(created),
-                and_(table.c.created_at == timestamp(created), table.c.id < row_id),
-            )
-        )
-    return stmt
-
-
-def _filter_conditions(flt: TaskFilter) -> list[Any]:
-    conditions: list[Any] = []
-    if flt.owner_id is not None:
-        conditions.append(tasks.c.owner_id == flt.owner_id)
-    if flt.node_id is not None:
-        conditions.append(
-            or_(tasks.c.assigned_node_id == flt.node_id, tasks.c.lease_owner == flt.node_id)
-        )
-    if flt.status:
-        conditions.append(tasks.c.status.in_([s.value for s in flt.status]))
-    if flt.task_type is not None:
-        conditions.append(tasks.c.task_type == flt.task_type)
-    if flt.original_task_id is not None:
-        conditions.append(tasks.c.original_task_id == flt.original_task_id)
-    return conditions

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Dialect
+from sqlalchemy import JSON, DateTime, Dialect, literal
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
@@ -37,3 +37,8 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 def json_type() -> TypeEngine[Any]:
     return JSON().with_variant(JSONB(), "postgresql")
+
+
+def timestamp(value: datetime) -> Any:
+    """A bound datetime that goes through UTCDateTime inside SQL expressions."""
+    return literal(value, UTCDateTime())

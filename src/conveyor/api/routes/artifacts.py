@@ -1,4 +1,4 @@
-"""``/artifacts``: upload a file, read its metadata, download its bytes."""
+"""``/artifacts``: upload a file, list a task's, read its metadata, download its bytes."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Annotated, Literal
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
@@ -15,7 +15,7 @@ from conveyor.api.deps import AnyPrincipal, ServicesDep
 from conveyor.api.errors import error_responses
 from conveyor.api.input import CheckedRoute
 from conveyor.api.params import Id
-from conveyor.api.schemas.common import OPTIONAL_ID_PATTERN
+from conveyor.api.schemas.common import ID_PATTERN, OPTIONAL_ID_PATTERN
 from conveyor.services.artifacts import ArtifactService, Upload
 from conveyor.settings import Settings
 from conveyor.store.artifacts import Artifact
@@ -112,6 +112,21 @@ async def upload(
         return ArtifactOut.of(await service.upload(who, meta, _chunks(file)))
     finally:
         await file.close()
+
+
+class ArtifactList(BaseModel):
+    artifacts: list[ArtifactOut]
+
+
+@router.get("")
+async def list_for_task(
+    task_id: Annotated[str, Query(pattern=ID_PATTERN, description="the task they belong to")],
+    who: AnyPrincipal,
+    service: ArtifactsDep,
+) -> ArtifactList:
+    """The artifacts attached to one task, oldest first."""
+    found = await service.for_task(who, task_id)
+    return ArtifactList(artifacts=[ArtifactOut.of(a) for a in found])
 
 
 @router.get("/{artifact_id}")

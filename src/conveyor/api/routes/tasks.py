@@ -12,6 +12,7 @@ from conveyor.api.deps import AdminPrincipal, AnyPrincipal, ServicesDep, UserPri
 from conveyor.api.errors import error_responses
 from conveyor.api.input import CheckedRoute
 from conveyor.api.params import Cursor, Id, IdempotencyKey, StatusList
+from conveyor.api.schemas.common import ID_PATTERN
 from conveyor.api.schemas.tasks import (
     ProgressList,
     ProgressOut,
@@ -86,18 +87,37 @@ async def list_tasks(
     task_type: Annotated[str | None, Query(max_length=100)] = None,
     original_task_id: Annotated[str | None, Query(max_length=64)] = None,
     owner_id: Annotated[str | None, Query(max_length=64)] = None,
+    node_id: Annotated[
+        str | None,
+        Query(pattern=ID_PATTERN, description="admins: tasks this node holds or is pinned to"),
+    ] = None,
+    q: Annotated[
+        str | None, Query(pattern=ID_PATTERN, description="a task id or the start of one")
+    ] = None,
+    type_contains: Annotated[
+        str | None,
+        Query(min_length=1, max_length=100, description="part of the task type, any case"),
+    ] = None,
     cursor: Cursor = "",
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> TaskList:
-    """Newest first. Users see their own tasks, nodes theirs; admins may filter by owner."""
+    """Newest first. Users see their own tasks, nodes theirs; admins may filter by owner
+    and by node."""
     flt = TaskFilter(
         owner_id=owner_id if who.is_admin else None,
+        node_id=node_id if who.is_admin else None,
         status=_statuses(status),
         task_type=task_type,
         original_task_id=original_task_id,
+        id_prefix=q,
+        type_contains=type_contains,
     )
     page, next_cursor = await services.tasks.list_tasks(who, flt, cursors.from_http(cursor), limit)
-    return TaskList(tasks=[TaskOut.of(t) for t in page], next_cursor=cursors.to_http(next_cursor))
+    last = await services.tasks.last_nodes(page)
+    return TaskList(
+        tasks=[TaskOut.of(t, last_node_id=last.get(t.id)) for t in page],
+        next_cursor=cursors.to_http(next_cursor),
+    )
 
 
 @router.get("/{task_id}")

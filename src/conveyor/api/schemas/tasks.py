@@ -131,11 +131,20 @@ class TaskOut(BaseModel):
         description="only in GET /tasks/{task_id}: why a pending task has no live node "
         "that could run it (its type, labels or pin); null when one could",
     )
+    last_node_id: str | None = Field(
+        None,
+        description="the node that ran the latest ended attempt (a failed task's "
+        "lease_owner is cleared; this is not); in GET /tasks and GET /tasks/{task_id}",
+    )
     job_id: str | None = Field(None, description="the job this task is a chunk of")
     chunk_index: int | None = None
 
     @classmethod
-    def of(cls, task: Task, attempts: list[Attempt] | None = None) -> TaskOut:
+    def of(
+        cls, task: Task, attempts: list[Attempt] | None = None, last_node_id: str | None = None
+    ) -> TaskOut:
+        if attempts:
+            last_node_id = attempts[-1].node_id
         return cls(
             task_id=task.id,
             task_type=task.task_type,
@@ -164,6 +173,7 @@ class TaskOut(BaseModel):
             started_at=task.started_at,
             finished_at=task.finished_at,
             attempt_history=None if attempts is None else [AttemptOut.of(a) for a in attempts],
+            last_node_id=last_node_id,
             job_id=task.job_id,
             chunk_index=task.chunk_index,
         )

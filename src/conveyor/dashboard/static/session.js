@@ -130,6 +130,34 @@ export async function api(method, path, body, retried = false) {
   return data;
 }
 
+// A file from the API (an artifact's content), as a Blob: a plain link could not
+// carry the Authorization header.
+export async function apiBlob(path, retried = false) {
+  const token = store.getItem(ACCESS);
+  const headers = token ? { Authorization: `Bearer ${token}` } : {};
+  let response;
+  try {
+    response = await fetch(API + path, { headers, cache: "no-store", credentials: "omit" });
+  } catch {
+    throw new ApiError(0, "network", "The server could not be reached.");
+  }
+  if (response.status === 401 && token && !retried) {
+    const renewed = store.getItem(ACCESS) !== token || (await refreshTokens());
+    if (renewed) return apiBlob(path, true);
+    onExpired();
+  }
+  if (!response.ok) {
+    const error = ((await readBody(response)) || {}).error || {};
+    throw new ApiError(
+      response.status,
+      error.code || `http_${response.status}`,
+      error.message || `Request failed (HTTP ${response.status}).`,
+      error.details,
+    );
+  }
+  return response.blob();
+}
+
 // An SSE URL with a fresh ticket: for one task's stream, or (taskId null) any.
 export async function streamUrl(path, taskId, query = {}) {
   const body = taskId ? { task_id: taskId } : {};

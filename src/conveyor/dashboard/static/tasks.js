@@ -1,6 +1,7 @@
-// The tasks table: one row per task, newest first, kept current by every stream.
+// The tasks table: one row per task, newest first, kept current by the firehose.
+// Rows collapse to cards on a phone (app.css): each cell carries its column's name.
 
-import { $, el, formatTime, show } from "./dom.js";
+import { $, el, formatDuration, formatTime, show } from "./dom.js";
 import { api, errorText } from "./session.js";
 
 const PAGE_SIZE = 25;
@@ -10,39 +11,43 @@ const CANCELLABLE = new Set(["pending", "in_progress"]);
 const RETRYABLE = new Set(["failed", "timeout", "cancelled"]);
 export const TASK_TYPE = /^[A-Za-z0-9_.:-]{1,100}$/;
 export const TASK_TYPE_HINT = "A task type is 1-100 letters, digits or _ . : -";
+export const TASK_ID = /^[A-Za-z0-9_.:-]{1,64}$/;
+export const TASK_ID_HINT = "A task id is 1-64 letters, digits or _ . : -";
 
+const EMPTY_FILTER = { q: "", status: "", typeContains: "" };
 const tasks = new Map(); // task_id -> the latest task object we know
 const refetching = new Set();
 let cursor = null;
-let filter = { status: "", taskType: "" };
+let filter = { ...EMPTY_FILTER };
 let generation = 0; // a reload makes the answers of earlier loads stale
-let onChange = () => {};
+let navigate = () => {};
 
-// Called with each task whose row changed (the detail panel follows its task).
-export function onTaskChange(callback) {
-  onChange = callback;
-}
-
+// Who runs it now, or ran it last (a failed task's lease is cleared), or is pinned.
 export function taskNode(task) {
-  return task.lease_owner || task.assigned_node_id || "—";
+  return task.lease_owner || task.last_node_id || task.assigned_node_id || "—";
 }
 
+// The same rules the server applies to q= and type_contains=.
 export function matchesFilter(task) {
-  const { status, taskType } = filter;
-  return (!status || task.status === status) && (!taskType || task.task_type === taskType);
+  const { q, status, typeContains } = filter;
+  return (
+    (!q || task.task_id.startsWith(q)) &&
+    (!status || task.status === status) &&
+    (!typeContains || task.task_type.toLowerCase().includes(typeContains.toLowerCase()))
+  );
 }
 
-export function setFilter(status, taskType) {
-  filter = { status, taskType };
+export function setFilter(next) {
+  filter = { ...EMPTY_FILTER, ...next };
 }
 
-export function clearTasks() {
+// Leaves no rows or filter behind for the next view or the next person at the tab.
+export function resetTasks() {
   generation += 1;
   tasks.clear();
+  refetching.clear();
   cursor = null;
-  filter = { status: "", taskType: "" };
-  $("tasks-body").replaceChildren();
-  show($("load-more"), false);
+  filter = { ...EMPTY_FILTER };
 }
 
 function actionButton(task, action, label, className) {
@@ -53,34 +58,55 @@ function actionButton(task, action, label, className) {
   });
 }
 
+function cell(name, label, content) {
+  const td = el("td", { className: `col-${name}`, attrs: { "data-label": label } });
+  if (typeof content === "string") td.textContent = content;
+  else td.append(content);
+  return td;
+}
+
+// A delayed task waits for its run_at: the cell says so, not only the time.
+function runAtCell(task) {
+  const waiting = task.status === "pending" && new Date(task.run_at).getTime() > Date.now();
+  const text = formatTime(task.run_at);
+  if (!waiting) return cell("run-at", "Run at", text);
+  return cell("run-at", "Run at", el("span", { className: "waiting", text: `waits until ${text}` }));
+}
+
 function buildRow(task) {
   const actions = el("td", { className: "col-actions" });
   if (CANCELLABLE.has(task.status)) actions.append(actionButton(task, "cancel", "Cancel", "small danger"));
   if (RETRYABLE.has(task.status)) actions.append(actionButton(task, "retry", "Retry", "small secondary"));
-  const open = el("button", {
+  const open = el("a", {
     text: task.task_id.slice(0, 8),
-    className: "link",
+    className: "task-link",
     attrs: {
-      type: "button",
-      "data-action": "open",
+      href: `#/tasks/${encodeURIComponent(task.task_id)}`,
       title: task.task_id,
       "aria-label": `Show task ${task.task_id}`,
     },
   });
   const status = el("span", { text: task.status, className: `status status-${task.status}` });
   return el("tr", { attrs: { "data-task-id": task.task_id } }, [
-    el("td", { className: "col-id" }, [open]),
-    el("td", { className: "col-type", text: task.task_type }),
-    el("td", { className: "col-status" }, [status]),
-    el("td", { className: "col-attempts", text: `${task.attempts}/${task.max_attempts}` }),
-    el("td", { className: "col-created", text: formatTime(task.created_at) }),
-    el("td", { className: "col-node", text: taskNode(task) }),
+    cell("id", "ID", open),
+    cell("type", "Type", task.task_type),
+    cell("status", "Status", status),
+    cell("attempts", "Attempts", `${task.attempts}/${task.max_attempts}`),
+    cell("priority", "Priority", String(task.priority)),
+    cell("created", "Created", formatTime(task.created_at)),
+    runAtCell(task),
+    cell("started", "Started", formatTime(task.started_at)),
+    cell("finished", "Finished", formatTime(task.finished_at)),
+    cell("duration", "Duration", formatDuration(task.started_at, task.finished_at)),
+    cell("node", "Node", taskNode(task)),
     actions,
   ]);
 }
 
 function findRow(taskId) {
-  for (const row of $("tasks-body").rows) {
+  const body = $("tasks-body");
+  if (!body) return null;
+  for (const row of body.rows) {
     if (row.dataset.taskId === taskId) return row;
   }
   return null;
@@ -89,16 +115,26 @@ function findRow(taskId) {
 // Places a task in the table: replaces its row, or adds one at the top (new tasks)
 // or the bottom (older pages). Older versions never overwrite newer ones.
 export function upsertTask(task, where = "top") {
+  const body = $("tasks-body");
+  if (!body) return;
   const known = tasks.get(task.task_id);
   if (known && known.version > task.version) return;
   tasks.set(task.task_id, task);
   const row = buildRow(task);
   const existing = findRow(task.task_id);
   if (existing) existing.replaceWith(row);
-  else if (where === "top") $("tasks-body").prepend(row);
-  else $("tasks-body").append(row);
-  show($("tasks-empty"), $("tasks-body").rows.length === 0);
-  onChange(task);
+  else if (where === "top") body.prepend(row);
+  else body.append(row);
+  show($("tasks-empty"), body.rows.length === 0);
+}
+
+function query(reset) {
+  const params = new URLSearchParams({ limit: String(PAGE_SIZE) });
+  if (filter.q) params.set("q", filter.q);
+  if (filter.status) params.set("status", filter.status);
+  if (filter.typeContains) params.set("type_contains", filter.typeContains);
+  if (!reset && cursor) params.set("cursor", cursor);
+  return params.toString();
 }
 
 // The first page again (reset) or the next one, following the API's cursor.
@@ -107,12 +143,8 @@ export async function loadTasks(reset) {
   error.textContent = "";
   if (reset) generation += 1;
   const mine = generation;
-  const params = new URLSearchParams({ limit: String(PAGE_SIZE) });
-  if (filter.status) params.set("status", filter.status);
-  if (filter.taskType) params.set("task_type", filter.taskType);
-  if (!reset && cursor) params.set("cursor", cursor);
   try {
-    const page = await api("GET", `/tasks?${params.toString()}`);
+    const page = await api("GET", `/tasks?${query(reset)}`);
     if (mine !== generation) return;
     if (reset) {
       tasks.clear();
@@ -127,9 +159,11 @@ export async function loadTasks(reset) {
   }
 }
 
-// A status change from any stream: update the row now, then fetch the task for
-// what the event does not carry (attempts, node).
+// A status change from the firehose: update the row now, then fetch the task for
+// what the event does not carry (attempts, node, times).
 export function applyStatusChange(change) {
+  const body = $("tasks-body");
+  if (!body) return;
   const known = tasks.get(change.task_id);
   if (known) {
     if (typeof change.version === "number" && change.version <= known.version) return;
@@ -139,8 +173,8 @@ export function applyStatusChange(change) {
     upsertTask(updated);
     refetchTask(change.task_id);
   } else if (
-    $("tasks-body").rows.length < MAX_ROWS &&
-    matchesFilter({ status: change.status, task_type: change.task_type })
+    body.rows.length < MAX_ROWS &&
+    matchesFilter({ task_id: change.task_id, status: change.status, task_type: change.task_type || "" })
   ) {
     refetchTask(change.task_id);
   }
@@ -160,24 +194,24 @@ async function refetchTask(taskId) {
   }
 }
 
-// Clicks in the table: open a task, or cancel or retry it.
-export function bindTable(openTask) {
+// Clicks in the table: cancel or retry a task (a retry opens the new task's page).
+export function bindTable(go) {
+  navigate = go;
   $("tasks-body").addEventListener("click", async (event) => {
     const button = event.target.closest("button[data-action]");
     if (!button) return;
     const taskId = button.closest("tr[data-task-id]").dataset.taskId;
     const action = button.dataset.action;
-    if (action === "open") {
-      openTask(taskId);
-      return;
-    }
+    const mine = generation;
     button.disabled = true;
     $("tasks-error").textContent = "";
     try {
       const task = await api("POST", `/tasks/${encodeURIComponent(taskId)}/${action}`);
+      if (mine !== generation) return;
       if (action === "cancel" || matchesFilter(task)) upsertTask(task, "top");
-      if (action === "retry") openTask(task.task_id);
+      if (action === "retry") navigate(`#/tasks/${encodeURIComponent(task.task_id)}`);
     } catch (err) {
+      if (mine !== generation) return;
       $("tasks-error").textContent = errorText(err);
       button.disabled = false;
     }
