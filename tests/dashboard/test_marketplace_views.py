@@ -10,9 +10,9 @@ and a real ``conveyor worker`` process on a user-owned node.
 - the wallet deposits, refuses a withdrawal past the balance with the shortfall,
   withdraws, and pages through the history with its cursor.
 
-Each view is screenshotted at 1440x900 and 390x844 into ``artifacts/screenshots/``
-(git-ignored), checked for horizontal page scroll on the phone, and run through
-axe-core (vendored in tests/dashboard/vendor/) for serious or critical violations.
+Each view goes through ``audit_view`` (tests/dashboard/audit.py): screenshots at
+1440x900 and 390x844 in ``artifacts/screenshots/`` (git-ignored), no sideways page
+scroll on the phone, and no serious or critical axe-core findings at either width.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.dashboard.audit import audit_view
 from tests.dashboard.pages import sign_in
 from tests.server import Api, wait_until
 from tests.worker.procs import REPO, WorkerProcess, start_worker
@@ -36,38 +37,12 @@ except ImportError:  # pages.py has skipped the module already
     raise
 
 PASSWORD = "user-password-1"
-SHOTS = REPO / "artifacts" / "screenshots"
-AXE = Path(__file__).resolve().parent / "vendor" / "axe-core" / "axe.min.js"
-DESKTOP = {"width": 1440, "height": 900}
-PHONE = {"width": 390, "height": 844}
 Headers = dict[str, str]
 
 
 async def new_user(api: Api, prefix: str) -> tuple[str, Headers]:
     name = f"{prefix}-{uuid.uuid4().hex[:6]}"
     return name, await api.user_headers(name, PASSWORD)
-
-
-async def check_view(page: Page, name: str) -> None:
-    """Screenshots at both sizes, no sideways page scroll on the phone, and axe."""
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    for label, size in (("desktop", DESKTOP), ("phone", PHONE)):
-        await page.set_viewport_size(size)
-        overflow = await page.evaluate(
-            "document.documentElement.scrollWidth - document.documentElement.clientWidth"
-        )
-        assert overflow <= 0, f"{name} scrolls sideways by {overflow}px at {label} width"
-        await page.screenshot(path=str(SHOTS / f"{name}-{label}.png"), full_page=True)
-    await page.set_viewport_size(DESKTOP)
-    if not await page.evaluate("typeof window.axe !== 'undefined'"):
-        # Evaluated by the debugger protocol, which the page's CSP does not govern.
-        await page.evaluate(AXE.read_text())
-    found = await page.evaluate(
-        "async () => (await axe.run(document, {resultTypes: ['violations']})).violations"
-        ".filter(v => v.impact === 'serious' || v.impact === 'critical')"
-        ".map(v => ({id: v.id, help: v.help, nodes: v.nodes.map(n => n.target)}))"
-    )
-    assert found == [], f"axe on {name}: {json.dumps(found, indent=1)}"
 
 
 async def register_node(api: Api, owner: Headers, node_id: str) -> str:
@@ -103,7 +78,7 @@ async def test_a_customer_funds_creates_and_watches_the_grid_fill_live(
 
     await page.goto(server.base_url + "/#/jobs")
     await expect(page.get_by_text("You have no jobs yet.")).to_be_visible()
-    await check_view(page, "jobs-empty")
+    await audit_view(page, "jobs-empty")
 
     await page.get_by_role("link", name="New job").click()
     await expect(page).to_have_url(re.compile(r"#/jobs/new$"))
@@ -125,7 +100,7 @@ async def test_a_customer_funds_creates_and_watches_the_grid_fill_live(
     error = page.locator("#job-error")
     await expect(error).to_contain_text("needs 60 credits and you have 0 available: 60 short")
     await expect(error.get_by_role("link", name="Deposit credits in your wallet")).to_be_visible()
-    await check_view(page, "job-new-402")
+    await audit_view(page, "job-new-402")
     r = await server.http.get("/jobs", headers=alice_h)
     assert r.json()["jobs"] == [], "a refused job leaves nothing behind"
 
@@ -139,12 +114,12 @@ async def test_a_customer_funds_creates_and_watches_the_grid_fill_live(
     await expect(page.locator("#chunk-grid li.chunk-pending")).to_have_count(6)
     await expect(page.locator("#job-stream")).to_have_text("live")
     await expect(page.locator('#job-money [data-stat="reserved"] dd')).to_have_text("60")
-    await check_view(page, "job-waiting")
+    await audit_view(page, "job-waiting")
 
     worker = start_worker(server.base_url, "bobs-box", secret, tmp_path, "--concurrency", "2")
     try:
         await expect(page.locator("#chunk-grid li.chunk-in_progress").first).to_be_visible()
-        await check_view(page, "job-running")
+        await audit_view(page, "job-running")
         await expect(page.locator("#job-status")).to_have_text("completed", timeout=40_000)
     finally:
         stop(worker)
@@ -173,7 +148,7 @@ async def test_a_customer_funds_creates_and_watches_the_grid_fill_live(
     await expect(tip).to_contain_text("node bobs-box")
     await expect(tip).to_contain_text("attempts 0")
     await expect(tip).to_contain_text('{"n":2}')
-    await check_view(page, "job-completed")
+    await audit_view(page, "job-completed")
 
     async with page.expect_download() as info:
         await page.get_by_role("button", name="Download results").click()
@@ -186,7 +161,7 @@ async def test_a_customer_funds_creates_and_watches_the_grid_fill_live(
     await expect(row).to_contain_text("completed")
     await expect(row).to_contain_text("6 / 6")
     await expect(row).to_contain_text("60 of 60")
-    await check_view(page, "jobs-list")
+    await audit_view(page, "jobs-list")
 
 
 async def test_a_provider_registers_a_node_and_sees_its_earnings_rise(
@@ -199,7 +174,7 @@ async def test_a_provider_registers_a_node_and_sees_its_earnings_rise(
     await expect(page.get_by_text("You have no nodes yet.")).to_be_visible()
     await expect(page.get_by_text("Your nodes are not running anything right now.")).to_be_visible()
     await expect(page.locator('[data-stat="earned-now"] dd')).to_have_text("0")
-    await check_view(page, "provider-empty")
+    await audit_view(page, "provider-empty")
 
     await page.get_by_label("Name", exact=True).fill("bob's box")
     await page.get_by_label("Task types (comma separated)").fill("slow")
@@ -210,7 +185,7 @@ async def test_a_provider_registers_a_node_and_sees_its_earnings_rise(
     secret = await page.locator("#new-node-secret").inner_text()
     node_row = page.locator(f'tr[data-node-id="{node_id}"]')
     await expect(node_row).to_contain_text("active")
-    await check_view(page, "provider-registered")
+    await audit_view(page, "provider-registered")
 
     r = await server.http.post("/wallet/deposit", json={"amount": 100}, headers=alice_h)
     assert r.status_code == 201, r.text
@@ -223,7 +198,7 @@ async def test_a_provider_registers_a_node_and_sees_its_earnings_rise(
     try:
         running = page.locator("#provider-running tbody tr")
         await expect(running.first).to_contain_text(node_id)
-        await check_view(page, "provider-running")
+        await audit_view(page, "provider-running")
         # 10 credits a chunk less the 10 % fee: 9 each, rising as chunks complete.
         earned = page.locator('[data-stat="earned-balance"] dd')
         await expect(earned).not_to_have_text("0")
@@ -245,7 +220,7 @@ async def test_a_provider_registers_a_node_and_sees_its_earnings_rise(
     await expect(node_row).to_contain_text("draining")
     node = (await server.http.get(f"/nodes/{node_id}", headers=bob_h)).json()
     assert node["status"] == "draining"
-    await check_view(page, "provider-earned")
+    await audit_view(page, "provider-earned")
 
 
 async def test_the_wallet_deposits_withdraws_and_pages_its_history(page: Page, server: Api) -> None:
@@ -253,7 +228,7 @@ async def test_the_wallet_deposits_withdraws_and_pages_its_history(page: Page, s
     await sign_in(page, carol, PASSWORD)
     await page.goto(server.base_url + "/#/wallet")
     await expect(page.get_by_text("No transactions yet")).to_be_visible()
-    await check_view(page, "wallet-empty")
+    await audit_view(page, "wallet-empty")
 
     await page.get_by_label("Amount (credits)").first.fill("30")
     await page.locator("#deposit-form").get_by_role("button", name="Deposit").click()
@@ -278,7 +253,7 @@ async def test_the_wallet_deposits_withdraws_and_pages_its_history(page: Page, s
     rows = page.locator("#wallet-history tbody tr")
     await expect(rows).to_have_count(20)
     await expect(rows.first).to_contain_text("+23")
-    await check_view(page, "wallet")
+    await audit_view(page, "wallet")
     await page.get_by_role("button", name="Load older").click()
     await expect(rows).to_have_count(25)
     await expect(page.get_by_role("button", name="Load older")).to_be_hidden()
