@@ -146,7 +146,7 @@ async def test_a_customer_funds_creates_and_watches_the_grid_fill_live(
     tip = page.locator("#chunk-tip")
     await expect(tip).to_contain_text("Chunk 1")
     await expect(tip).to_contain_text("node bobs-box")
-    await expect(tip).to_contain_text("attempts 0")
+    await expect(tip).to_contain_text("runs 1 · failed attempts 0")
     await expect(tip).to_contain_text('{"n":2}')
     await audit_view(page, "job-completed")
 
@@ -162,6 +162,33 @@ async def test_a_customer_funds_creates_and_watches_the_grid_fill_live(
     await expect(row).to_contain_text("6 / 6")
     await expect(row).to_contain_text("60 of 60")
     await audit_view(page, "jobs-list")
+
+
+async def test_a_customer_cancels_a_job_and_its_reservation_comes_back(
+    page: Page, server: Api
+) -> None:
+    dave, dave_h = await new_user(server, "dave")
+    r = await server.http.post("/wallet/deposit", json={"amount": 50}, headers=dave_h)
+    assert r.status_code == 201, r.text
+    body = {"task_type": "slow", "items": list(range(9)), "chunk_size": 3,
+            "max_concurrency": 1, "price_per_chunk": 5}  # fmt: skip
+    r = await server.http.post("/jobs", json=body, headers=dave_h)
+    assert r.status_code == 201, r.text
+    job_id = r.json()["job_id"]
+    await sign_in(page, dave, PASSWORD)
+    await page.goto(server.base_url + f"/#/jobs/{job_id}")
+    await expect(page.locator("#chunk-grid li.chunk-pending")).to_have_count(3)
+    await expect(page.locator("#job-stream")).to_have_text("live")
+    await page.get_by_role("button", name="Cancel job").click()
+    await expect(page.locator("#job-status")).to_have_text("cancelled")
+    await expect(page.locator("#chunk-grid li.chunk-cancelled")).to_have_count(3)
+    await expect(page.locator('#job-money [data-stat="refunded"] dd')).to_have_text("15")
+    await expect(page.locator('#job-money [data-stat="reserved"] dd')).to_have_text("0")
+    await expect(page.get_by_role("button", name="Cancel job")).to_be_hidden()
+    wallet = (await server.http.get("/wallet", headers=dave_h)).json()
+    assert (wallet["available"], wallet["reserved"]) == (50, 0)
+    await page.get_by_role("link", name="All jobs").click()
+    await expect(page.locator(f'tr[data-job-id="{job_id}"]')).to_contain_text("cancelled")
 
 
 async def test_a_provider_registers_a_node_and_sees_its_earnings_rise(

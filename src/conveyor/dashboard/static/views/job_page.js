@@ -23,6 +23,7 @@ export async function mountJobPage(root, ctx, jobId) {
   const cancel = el("button", { className: "danger", text: "Cancel job", attrs: { type: "button", hidden: "" } });
   const results = el("button", { className: "secondary", text: "Download results", attrs: { type: "button" } });
   head.append(status, stream, cancel, results);
+  const back = el("p", {}, [el("a", { text: "All jobs", attrs: { href: "#/jobs" } })]);
   const error = el("p", { className: "error", attrs: { role: "alert" } });
   const facts = el("dl", { className: "facts" });
   const bar = el("progress", { attrs: { max: "100", value: "0", id: "job-progress", "aria-label": "Chunks ended" } });
@@ -36,6 +37,7 @@ export async function mountJobPage(root, ctx, jobId) {
     ),
   );
   node.append(
+    back,
     el("p", { className: "muted" }, [el("code", { text: jobId })]),
     error,
     facts,
@@ -118,7 +120,7 @@ export async function mountJobPage(root, ctx, jobId) {
       el("strong", { text: `Chunk ${c.chunk_index}` }),
       el("span", { text: ` ${c.status.replace("_", " ")}` }),
       el("span", { text: ` · node ${c.node_id || "none yet"}` }),
-      el("span", { text: ` · attempts ${c.attempts ?? "—"}` }),
+      el("span", { text: ` · runs ${c.runs ?? "—"} · failed attempts ${c.attempts ?? "—"}` }),
       el("code", { text: `items${more}: ${preview}` }),
     );
   }
