@@ -148,6 +148,14 @@ async def test_a_customer_funds_creates_and_watches_the_grid_fill_live(
     await expect(tip).to_contain_text("node bobs-box")
     await expect(tip).to_contain_text("runs 1 · failed attempts 0")
     await expect(tip).to_contain_text('{"n":2}')
+    # The keyboard reaches the same details: arrows move between squares.
+    await cells.nth(1).focus()
+    await page.keyboard.press("ArrowRight")
+    await expect(cells.nth(2)).to_be_focused()
+    await expect(tip).to_contain_text("Chunk 2")
+    await expect(tip).to_contain_text('{"n":4}')
+    await page.keyboard.press("End")
+    await expect(tip).to_contain_text("Chunk 5")
     await audit_view(page, "job-completed")
 
     async with page.expect_download() as info:
@@ -189,6 +197,12 @@ async def test_a_customer_cancels_a_job_and_its_reservation_comes_back(
     assert (wallet["available"], wallet["reserved"]) == (50, 0)
     await page.get_by_role("link", name="All jobs").click()
     await expect(page.locator(f'tr[data-job-id="{job_id}"]')).to_contain_text("cancelled")
+
+    # A job that is not the caller's (or does not exist) reads as the API says it.
+    await page.goto(server.base_url + "/#/jobs/00000000-0000-4000-8000-000000000000")
+    await expect(page.locator("#job-page .error")).to_contain_text("not found")
+    await expect(page.locator("#job-stream")).to_have_text("offline")
+    await audit_view(page, "job-not-found")
 
 
 async def test_a_provider_registers_a_node_and_sees_its_earnings_rise(

@@ -102,7 +102,7 @@ export async function mountJobPage(root, ctx, jobId) {
     entry.chunk = chunk;
     paint(entry);
     if (changed) stamp(entry, chunk.status);
-    if (tip.firstChild && tip.firstChild.textContent === `Chunk ${chunk.chunk_index}`) showTip(entry);
+    if (tipIndex === chunk.chunk_index) showTip(entry);
   }
 
   function paint(entry) {
@@ -112,8 +112,11 @@ export async function mountJobPage(root, ctx, jobId) {
     cell.setAttribute("aria-label", label(chunk));
   }
 
+  let tipIndex = null; // the chunk the details box is about
+
   function showTip(entry) {
     const c = entry.chunk;
+    tipIndex = c.chunk_index;
     const preview = c.preview === undefined ? "…" : JSON.stringify(c.preview);
     const more = c.items > (c.preview || []).length ? ` (first ${c.preview.length} of ${c.items})` : "";
     tip.replaceChildren(
@@ -133,13 +136,17 @@ export async function mountJobPage(root, ctx, jobId) {
       const [fresh] = (await ctx.api("GET", `${path}/chunks${query}`)).chunks;
       if (fresh && fresh.chunk_index === index) update(entry, fresh);
     } catch {
-      // The tip keeps what it had.
+      // The details keep what they had.
     }
-    showTip(entry);
+    // Another square may have been picked meanwhile: then its details stay.
+    if (tipIndex === index) showTip(entry);
   }
 
   function addCell(chunk) {
-    const cell = el("li", { attrs: { tabindex: "0", "data-index": String(chunk.chunk_index) } });
+    // One Tab stop for the whole grid (a job can have thousands of chunks): the
+    // arrow keys, Home and End move between squares (a roving tabindex).
+    const first = cells.size === 0;
+    const cell = el("li", { attrs: { tabindex: first ? "0" : "-1", "data-index": String(chunk.chunk_index) } });
     const entry = { cell, chunk };
     cells.set(chunk.chunk_index, entry);
     paint(entry);
@@ -151,6 +158,33 @@ export async function mountJobPage(root, ctx, jobId) {
     cell.addEventListener("focus", focus);
     return cell;
   }
+
+  function perRow() {
+    const squares = grid.children;
+    if (squares.length < 2) return 1;
+    const top = squares[0].offsetTop;
+    let n = 1;
+    while (n < squares.length && squares[n].offsetTop === top) n += 1;
+    return n;
+  }
+
+  grid.addEventListener("keydown", (event) => {
+    const from = event.target.closest("li");
+    if (!from) return;
+    const squares = Array.from(grid.children);
+    const at = squares.indexOf(from);
+    const moves = { ArrowRight: 1, ArrowLeft: -1, ArrowDown: perRow(), ArrowUp: -perRow() };
+    let to;
+    if (event.key in moves) to = at + moves[event.key];
+    else if (event.key === "Home") to = 0;
+    else if (event.key === "End") to = squares.length - 1;
+    else return;
+    event.preventDefault();
+    const target = squares[Math.max(0, Math.min(squares.length - 1, to))];
+    from.setAttribute("tabindex", "-1");
+    target.setAttribute("tabindex", "0");
+    target.focus();
+  });
 
   async function loadChunks() {
     const all = [];
@@ -168,7 +202,9 @@ export async function mountJobPage(root, ctx, jobId) {
       else update(entry, chunk);
     }
     if (all.length === 0) tip.textContent = "This job has no chunks.";
-    else if (!tip.textContent) tip.textContent = "Hover over or focus a chunk to see its node, attempts and items.";
+    else if (!tip.textContent) {
+      tip.textContent = "Hover over a chunk, or Tab to the grid and use the arrow keys, to see its node, attempts and items.";
+    }
   }
 
   function onChunk(event) {
