@@ -205,6 +205,44 @@ async def test_a_customer_cancels_a_job_and_its_reservation_comes_back(
     await audit_view(page, "job-not-found")
 
 
+async def test_a_code_job_is_created_from_an_array_dataset_and_a_bundle(
+    page: Page, server: Api
+) -> None:
+    erin, erin_h = await new_user(server, "erin")
+    r = await server.http.post("/wallet/deposit", json={"amount": 20}, headers=erin_h)
+    assert r.status_code == 201, r.text
+    await sign_in(page, erin, PASSWORD)
+    await page.goto(server.base_url + "/#/jobs/new")
+    items = json.dumps([{"word": w} for w in ["a", "b", "c", "d", "e"]]).encode()
+    await page.get_by_label("Dataset (JSON array or JSONL file)").set_input_files(
+        {"name": "words.json", "mimeType": "application/json", "buffer": items}
+    )
+    await page.get_by_label("My code").check()
+    await expect(page.get_by_label("Task type", exact=True)).to_be_hidden()
+    code = b"import json, sys\nprint(json.dumps([len(i['word']) for i in json.load(sys.stdin)]))\n"
+    await page.get_by_label("Code bundle (.py, .js or .zip)").set_input_files(
+        {"name": "main.py", "mimeType": "text/x-python", "buffer": code}
+    )
+    await page.get_by_label("Items per chunk").fill("2")
+    await page.get_by_label("Price per chunk (credits)").fill("3")
+    await page.get_by_label("Required capabilities (labels)").fill("gpu")
+    await page.get_by_role("button", name="Create job").click()
+    await expect(page.locator("#job-error")).to_contain_text('"gpu" is not key=value')
+    await page.get_by_label("Required capabilities (labels)").fill("region=eu")
+    await expect(page.locator("#job-cost")).to_contain_text("5 items → 3 chunks")
+    await expect(page.locator("#job-cost")).to_contain_text("= 9 credits")
+    await page.get_by_role("button", name="Create job").click()
+    await expect(page).to_have_url(re.compile(r"#/jobs/[0-9a-f-]{36}$"))
+    job = (await server.http.get(f"/jobs/{page.url.rsplit('/', 1)[1]}", headers=erin_h)).json()
+    assert (job["runtime"], job["chunk_count"], job["required_labels"]) == (
+        "python",
+        3,
+        {"region": "eu", "runtime:python": "true"},
+    )
+    await expect(page.locator("#job-page")).to_contain_text("(python code)")
+    await expect(page.locator("#chunk-grid li")).to_have_count(3)
+
+
 async def test_a_provider_registers_a_node_and_sees_its_earnings_rise(
     page: Page, server: Api, tmp_path: Path
 ) -> None:

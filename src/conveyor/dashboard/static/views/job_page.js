@@ -36,10 +36,8 @@ export async function mountJobPage(root, ctx, jobId) {
       el("li", {}, [el("span", { className: `swatch chunk-${s}`, attrs: { "aria-hidden": "true" } }), s.replace("_", " ")]),
     ),
   );
-  node.append(
-    back,
+  const content = el("div", {}, [
     el("p", { className: "muted" }, [el("code", { text: jobId })]),
-    error,
     facts,
     el("div", { className: "progress-wrap" }, [bar, percent]),
     money,
@@ -47,7 +45,8 @@ export async function mountJobPage(root, ctx, jobId) {
     legend,
     grid,
     tip,
-  );
+  ]);
+  node.append(back, error, content);
   root.append(node);
 
   const cells = new Map(); // chunk_index -> {cell, chunk}
@@ -259,6 +258,8 @@ export async function mountJobPage(root, ctx, jobId) {
   } catch (err) {
     error.textContent = ctx.errorText(err);
     stream.textContent = "offline";
+    // Nothing of a job to show: only what went wrong and the way back.
+    for (const part of [content, status, results]) part.hidden = true;
     return () => {
       disposed = true;
     };
