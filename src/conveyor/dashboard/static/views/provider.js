@@ -35,9 +35,10 @@ function svg(tag, attrs = {}, children = []) {
 
 function bucketLabel(start, bucket) {
   const d = new Date(start);
-  return bucket === "hour"
-    ? d.toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit" })
-    : d.toLocaleDateString(undefined, { month: "short", day: "numeric" });
+  const day = d.toLocaleDateString(undefined, { month: "short", day: "numeric" });
+  if (bucket === "day") return day;
+  const time = d.toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit" });
+  return d.toDateString() === new Date().toDateString() ? time : `${day}, ${time}`;
 }
 
 // Bars in a viewBox that scales to the card's width (no library, no inline style);
@@ -60,8 +61,11 @@ function chart(series) {
   const picture = svg("svg", {
     viewBox: `0 0 ${width} ${height}`, preserveAspectRatio: "none", role: "img", "aria-label": summary, class: "chart",
   }, [svg("line", { x1: 0, y1: height, x2: width, y2: height, class: "axis" }), ...bars]);
+  const top = series.total
+    ? `max ${credits(max)} credits per ${series.bucket}`
+    : `Nothing earned in the last ${series.buckets.length} ${series.bucket}s yet.`;
   return el("figure", { className: "chart-figure" }, [
-    el("span", { className: "chart-max muted", text: `max ${credits(max)}`, attrs: { "aria-hidden": "true" } }),
+    el("span", { className: "chart-max muted", text: top }),
     picture,
     el("figcaption", { className: "chart-axis muted" }, [
       el("span", { text: bucketLabel(first.start, series.bucket) }),
