@@ -48,8 +48,9 @@ from conveyor.store.jobs import ChunkResult, JobFilter
 # one between the read and the write.
 CANCEL_ROUNDS = 10
 # Chunks read per results page (each in its own short read transaction); few, so
-# that a page of big chunks stays small in memory.
-RESULTS_PAGE = 10
+# that a page of big chunks stays small in memory (10 held ~50 MB of Python objects
+# for chunks of 1,000 items; bench/jobs.py).
+RESULTS_PAGE = 4
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,9 +6,8 @@ own (a claim for zero tasks), so a result never waits for new work to arrive.
 
 Up to ``prefetch`` tasks beyond the running ones are claimed ahead and held here, as
 Celery's prefetch does: a worker running one task at a time starts the next one
-without waiting for a round trip, and the claim that refills the buffer carries
-every result finished meanwhile, so round trips per task fall as tasks get shorter.
-Their leases run from the claim and are extended by heartbeats like the running
+without a round trip. The buffer is refilled once half empty (or once a result has
+waited ``finish_coalesce_seconds``), carrying every result finished meanwhile. Their leases run from the claim and are extended by heartbeats like the running
 tasks'; one whose lease ran out before it could start (a paused worker, a long
 task ahead of it) is handed back unrun, since the server may already have given it
 to another node.
@@ -104,6 +103,8 @@ class WorkerRunner:
         self.running: dict[str, Running] = {}
         self.waiting: deque[Held] = deque()
         self.results: list[dict[str, Any]] = []
+        # When the oldest result still held here was recorded (None: none held).
+        self._results_since: float | None = None
         self.stopping = asyncio.Event()
         self._slot_freed = asyncio.Event()
         self._results_ready = asyncio.Event()
@@ -166,9 +167,9 @@ class WorkerRunner:
         while not self.stopping.is_set():
             self._fill_slots()
             room = capacity - len(self.running) - len(self.waiting)
-            if room <= 0:
+            if room <= 0 or not self._claim_due():
                 self._slot_freed.clear()
-                await self._wait_for(self._slot_freed)
+                await self._wait_for(self._slot_freed, timeout=self._hold_left())
                 continue
             finishes = self._take_results()
             want = min(room, self.config.batch_size or room)
@@ -233,10 +234,24 @@ class WorkerRunner:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.stopping.wait(), delay)
 
-    async def _wait_for(self, event: asyncio.Event) -> None:
+    def _claim_due(self) -> bool:
+        """Half empty, or a result held its time: one request per two or three fast
+        tasks instead of one per task, and no result waits longer than the flusher's."""
+        return len(self.waiting) <= self.config.prefetch // 2 or self._hold_left() == 0
+
+    def _hold_left(self) -> float | None:
+        """Seconds the held results may still wait for a claim (None: none held)."""
+        if self._results_since is None:
+            return None
+        due = self._results_since + self.config.finish_coalesce_seconds
+        return max(0.0, due - time.monotonic())
+
+    async def _wait_for(self, event: asyncio.Event, timeout: float | None = None) -> None:
         stop = asyncio.create_task(self.stopping.wait())
         other = asyncio.create_task(event.wait())
-        _, pending = await asyncio.wait({stop, other}, return_when=asyncio.FIRST_COMPLETED)
+        _, pending = await asyncio.wait(
+            {stop, other}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+        )
         for waiter in pending:
             waiter.cancel()
 
@@ -345,14 +360,20 @@ class WorkerRunner:
             self.stats.failed += 1
         else:
             self.stats.released += 1
+        if not self.results:
+            self._results_since = time.monotonic()
         self.results.append(payload)
         self._results_ready.set()
 
     def _take_results(self) -> list[dict[str, Any]]:
         taken, self.results = self.results[:1000], self.results[1000:]
+        if not self.results:
+            self._results_since = None
         return taken
 
     def _requeue(self, finishes: list[dict[str, Any]]) -> None:
+        if finishes and self._results_since is None:
+            self._results_since = time.monotonic()
         self.results[:0] = finishes
 
     def _record(self, finished: list[FinishResult]) -> None:
