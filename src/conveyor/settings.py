@@ -73,6 +73,9 @@ class Settings(BaseSettings):
     idempotency_key_retention_seconds: int = Field(default=24 * 3600, ge=60)
 
     sweeper_interval_seconds: float = Field(default=2.0, gt=0)
+    # Fail a pending task after it waited this long with no live node that runs it
+    # (error code no_worker); unset: such a task waits, showing waiting_for_worker.
+    unserved_task_timeout_seconds: float | None = Field(default=None, gt=0)
     node_unhealthy_after_seconds: float = Field(default=30.0, gt=0)
     node_dead_after_seconds: float = Field(default=120.0, gt=0)
 
@@ -133,9 +136,10 @@ class Settings(BaseSettings):
     stripe_success_url: str = "http://localhost:8000/dashboard?deposit=done"
     stripe_cancel_url: str = "http://localhost:8000/dashboard?deposit=cancelled"
     # Seed-compatible API profiles (docs/compat.md): comma-separated seed numbers
-    # ("000,002,003,004"); none by default. 003 and 004 both own /api/v1/tasks, as
-    # we do, so they are mounted under a prefix of their own.
+    # ("000,001,002,003,004"); none by default. 001's paths are free (its prefix is
+    # empty); 003 and 004 both own /api/v1/tasks, as we do, so they get prefixes.
     compat_profiles: str = ""
+    compat_001_prefix: str = ""
     compat_003_prefix: str = "/compat/003"
     compat_004_prefix: str = "/compat/004"
     # Seed 004 has no authentication; its profile takes this key (X-API-Key or bearer).

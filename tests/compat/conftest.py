@@ -13,7 +13,7 @@ from tests.server import test_settings as make_settings
 API_KEY_004 = "tracker-key-" + "k" * 24
 ORIGIN = "https://app.example"
 PROFILES = {
-    "compat_profiles": "000,002,003,004",
+    "compat_profiles": "000,001,002,003,004",
     "compat_004_api_key": API_KEY_004,
     "cors_origins": ORIGIN,
 }

@@ -37,6 +37,7 @@ from conveyor.duties.due import DueWakeups
 from conveyor.duties.health import NodeHealthDuty
 from conveyor.duties.housekeeping import Housekeeping
 from conveyor.duties.leases import LeaseExpiry
+from conveyor.duties.unserved import UnservedTimeout
 from conveyor.observability.logging import get_logger
 from conveyor.observability.metrics import Metrics
 from conveyor.ratelimit.base import RateLimiter
@@ -117,7 +118,14 @@ def create_app(
     node_health = NodeHealthDuty(rt, health)
     dispatch = PushDispatch(rt, Dispatcher(rt, services.worker, health))
     runner = DutyRunner(
-        [LeaseExpiry(rt), DueWakeups(rt), node_health, dispatch, Housekeeping(rt)],
+        [
+            LeaseExpiry(rt),
+            DueWakeups(rt),
+            node_health,
+            dispatch,
+            Housekeeping(rt),
+            UnservedTimeout(rt),
+        ],
         LeaderLock(rt.db, "duties"),
         rt.clock,
         settings.sweeper_interval_seconds,

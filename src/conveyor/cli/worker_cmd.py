@@ -13,7 +13,7 @@ import typer
 
 from conveyor.cli import output
 from conveyor.worker.app import Worker
-from conveyor.worker.config import WorkerConfig
+from conveyor.worker.config import WorkerConfig, seed_001_settings
 from conveyor.worker.runner import run_worker
 
 
@@ -79,10 +79,26 @@ def worker(
             "CONVEYOR_SANDBOX_* configure it (docs/sandbox.md)",
         ),
     ] = False,
+    marketplace: Annotated[
+        bool,
+        typer.Option(
+            "--marketplace",
+            help="run customer code for anyone's jobs as a node of your own (your saved "
+            "login, no node secret), and show what it earns; implies --sandbox",
+        ),
+    ] = False,
 ) -> None:
-    """Run a worker until SIGTERM/SIGINT (then finish running tasks and release the rest)."""
+    """Run a worker until SIGTERM/SIGINT (then finish running tasks and release the rest).
+
+    Seed 001's WORKER_ID, API_BASE, POLL_INTERVAL and HEARTBEAT_INTERVAL (ms) are
+    read where the options and CONVEYOR_* variables do not say."""
     from conveyor.observability.logging import configure_logging
 
+    try:
+        seed = seed_001_settings(os.environ)
+    except ValueError as exc:
+        output.fail(str(exc), output.USAGE, False)
+    explicit_server = server or seed.get("server_url")
     overrides: dict[str, Any] = {
         "node_id": node_id,
         "node_secret": secret,
@@ -93,8 +109,20 @@ def worker(
         "grace_seconds": grace,
         "poll_wait_seconds": poll_wait,
     }
-    config = WorkerConfig(**{k: v for k, v in overrides.items() if v is not None})
+    config = WorkerConfig(**{**seed, **{k: v for k, v in overrides.items() if v is not None}})
     configure_logging(os.environ.get("CONVEYOR_LOG_LEVEL", "INFO"))
+    if marketplace:
+        from conveyor.cli.marketplace import marketplace_server
+
+        if module or builtin:
+            output.fail(
+                "--marketplace runs customer code only: drop the module and --builtin",
+                output.USAGE,
+                False,
+            )
+        handlers = load_worker(None, False, allow_empty=True)
+        asyncio.run(_run_with_sandbox(handlers, config, marketplace_server(explicit_server)))
+        return
     if not config.node_id or config.node_secret is None:
         output.fail(
             "a node id and secret are needed: --node-id and CONVEYOR_NODE_SECRET",
@@ -108,7 +136,28 @@ def worker(
         asyncio.run(run_worker(handlers, config))
 
 
-async def _run_with_sandbox(handlers: Worker, config: WorkerConfig) -> None:
+async def _advertise(config: WorkerConfig, runtimes: list[str]) -> None:
+    """Tell the server which runtimes this node's sandbox runs (its runtime labels)."""
+    from conveyor.client.async_client import AsyncClient
+    from conveyor.client.errors import ConveyorClientError
+
+    assert config.node_id and config.node_secret is not None
+    secret = config.node_secret.get_secret_value()
+    async with AsyncClient(config.server_url, node_id=config.node_id, secret=secret) as client:
+        try:
+            labels = await client.advertise_runtimes(runtimes)
+        except ConveyorClientError as exc:
+            # An older server, or one unreachable yet: the labels stay as they are.
+            typer.echo(f"sandbox: runtime labels not advertised: {exc}", err=True)
+            return
+    shown = ", ".join(f"{k}={v}" for k, v in sorted(labels.items()))
+    typer.echo(f"node {config.node_id} labels: {shown}", err=True)
+
+
+async def _run_with_sandbox(
+    handlers: Worker, config: WorkerConfig, marketplace_server: str | None = None
+) -> None:
+    """Probe the sandbox, then run; as the user's marketplace node if a server is given."""
     from conveyor.worker.sandbox import Sandbox, SandboxConfig, SandboxUnavailable
     from conveyor.worker.sandbox.handler import install, runtime_labels
 
@@ -123,6 +172,14 @@ async def _run_with_sandbox(handlers: Worker, config: WorkerConfig) -> None:
         for runtime, why in box.runtimes.items():
             if why is not None:
                 typer.echo(f"sandbox: {runtime} unavailable: {why}", err=True)
-        await run_worker(handlers, config)
+        if marketplace_server is None:
+            await _advertise(config, box.available)
+            await run_worker(handlers, config)
+        else:
+            from conveyor.cli.marketplace import run_marketplace
+
+            await run_marketplace(
+                handlers, config, marketplace_server, runtime_labels(box.available)
+            )
     finally:
         box.close()

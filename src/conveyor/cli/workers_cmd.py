@@ -26,7 +26,8 @@ def workers(
     output with \\[wN], restart those that die, stop all on Ctrl-C/SIGTERM.
 
     The workers share the node credentials (CONVEYOR_NODE_ID/_SECRET): they are
-    processes of one node, whose max_concurrency bounds them together.
+    processes of one node, whose max_concurrency bounds them together. With
+    --marketplace they enroll one after another as your own node and share it.
     """
     config = LauncherConfig(
         count=count,

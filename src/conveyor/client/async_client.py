@@ -405,6 +405,12 @@ class AsyncClient(AdminCalls, WalletCalls, AsyncJobCalls):
         data = await self.request("POST", "/nodes/heartbeat", json_body=body, idempotent=True)
         return Heartbeat(data["extended"], data["cancelled"], data.get("lost", []))
 
+    async def advertise_runtimes(self, runtimes: Sequence[str]) -> dict[str, str]:
+        """Set this node's ``runtime:*`` labels to these runtimes; its labels after."""
+        body = {"runtimes": list(runtimes)}
+        data = await self.request("POST", "/nodes/runtimes", json_body=body, idempotent=True)
+        return dict(data["labels"])
+
     # --- admin -----------------------------------------------------------------
 
 

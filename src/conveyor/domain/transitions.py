@@ -39,6 +39,8 @@ class Event(StrEnum):
     CANCEL = "cancel"
     REASSIGN = "reassign"
     TIMEOUT = "timeout"
+    # A pending task no live node could run for too long (the unserved-task duty).
+    UNSERVED = "unserved"
 
 
 # Which statuses each event may leave from. Terminal statuses appear nowhere.
@@ -52,6 +54,7 @@ SOURCES: dict[Event, frozenset[TaskStatus]] = {
     Event.CANCEL: frozenset({P, R}),
     Event.REASSIGN: frozenset({P, R}),
     Event.TIMEOUT: frozenset({P, R}),
+    Event.UNSERVED: frozenset({P}),
 }
 
 # How a run ends, by the event that ends it (the attempt record's ``outcome``).
@@ -263,6 +266,14 @@ def _timeout(task: Task, cmd: Command, now: datetime, *_: Any) -> tuple[TaskStat
     return TaskStatus.TIMEOUT, {"finished_at": now, "error": error, "lease_expires_at": None}
 
 
+def _unserved(
+    task: Task, cmd: Command, now: datetime, *_: Any
+) -> tuple[TaskStatus, dict[str, Any]]:
+    # Failed, not timed out: the task never ran; nobody was there to run it.
+    error = cmd.error or {"code": "no_worker", "message": "no live node runs this task"}
+    return TaskStatus.FAILED, {"finished_at": now, "error": error}
+
+
 def _reassign(
     task: Task, cmd: Command, now: datetime, *_: Any
 ) -> tuple[TaskStatus, dict[str, Any]]:
@@ -280,4 +291,5 @@ _OUTCOMES: dict[Event, Outcome] = {
     Event.CANCEL: _cancel,
     Event.TIMEOUT: _timeout,
     Event.REASSIGN: _reassign,
+    Event.UNSERVED: _unserved,
 }

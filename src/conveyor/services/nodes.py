@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
 from conveyor.domain.access import Principal
+from conveyor.domain.jobs import RUNTIME_LABEL_VALUE, runtime_label
 from conveyor.domain.nodes import Node
 from conveyor.domain.states import NodeHealth, NodeKind, NodeStatus
 from conveyor.domain.transitions import Event
@@ -21,6 +22,7 @@ from conveyor.services.unit import unit_of_work
 from conveyor.store import nodes as node_store
 
 NODE_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+RUNTIME_PREFIX = runtime_label("")
 DEFAULT_MAX_CONCURRENCY = 100
 
 
@@ -196,6 +198,26 @@ class NodeService:
         # cached record (its status, types and concurrency decide what it may claim).
         self._changed(node_id)
         return node, secret
+
+    async def advertise_runtimes(self, node: Node, runtimes: builtins.list[str]) -> Node:
+        """A node's own ``runtime:<name>=true`` labels: what its sandbox can run now.
+
+        The worker knows what its machine runs (it probes the sandbox at start), so
+        these labels are its to set: the other ``runtime:*`` keys go, every other
+        label stays the admin's or owner's."""
+        wanted = {runtime_label(r): RUNTIME_LABEL_VALUE for r in runtimes}
+        labels = {k: v for k, v in node.labels.items() if not k.startswith(RUNTIME_PREFIX)}
+        labels.update(wanted)
+        if labels == node.labels:
+            return node
+        async with self.rt.db.write() as conn:
+            updated = await node_store.update_node(
+                conn, node.id, labels=labels, updated_at=self.rt.clock.now()
+            )
+        if updated is None:
+            raise NotFound(f"node {node.id} not found")
+        self._changed(node.id)
+        return updated
 
     def _changed(self, *node_ids: str) -> None:
         for node_id in node_ids:

@@ -8,6 +8,8 @@ the claim treats it, although its worker may claim fewer.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from conveyor.domain.nodes import Node
 from conveyor.domain.states import NodeHealth, NodeStatus, TaskStatus
 from conveyor.domain.tasks import Task
@@ -15,14 +17,35 @@ from conveyor.services.runtime import Runtime
 from conveyor.store import nodes as node_store
 
 
-def could_serve(node: Node, task: Task) -> bool:
-    if node.status is not NodeStatus.ACTIVE or node.health is NodeHealth.DEAD:
-        return False
+def is_live(node: Node) -> bool:
+    return node.status is NodeStatus.ACTIVE and node.health is not NodeHealth.DEAD
+
+
+def runs(node: Node, task: Task) -> bool:
+    """Whether the node's registration covers the task, live or not."""
     if task.assigned_node_id is not None and task.assigned_node_id != node.id:
         return False
     return node.claimable_types([task.task_type]) is not None and node.has_labels(
         task.required_labels
     )
+
+
+def could_serve(node: Node, task: Task) -> bool:
+    return is_live(node) and runs(node, task)
+
+
+def served_until(nodes: list[Node], task: Task, now: datetime) -> datetime | None:
+    """The last moment some node that runs the task was there for it: now while one
+    is live, else the last time one was seen; None if none ever was."""
+    seen = None
+    for node in nodes:
+        if not runs(node, task):
+            continue
+        if is_live(node):
+            return now
+        if node.last_seen is not None and (seen is None or node.last_seen > seen):
+            seen = node.last_seen
+    return seen
 
 
 async def waiting_for_worker(rt: Runtime, task: Task) -> str | None:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Mapping
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -32,3 +33,30 @@ class WorkerConfig(BaseSettings):
     # Results are held this long so several go out in one request.
     finish_coalesce_seconds: float = Field(default=0.005, ge=0)
     max_backoff_seconds: float = Field(default=5.0, gt=0)
+
+
+# Seed 001's worker runner is configured by these (its intervals in milliseconds).
+# Each is used only where the CONVEYOR_* name is not set, and options beat both.
+SEED_001_ENV: dict[str, tuple[str, float | None]] = {
+    "WORKER_ID": ("node_id", None),
+    "API_BASE": ("server_url", None),
+    "POLL_INTERVAL": ("poll_wait_seconds", 1000.0),
+    "HEARTBEAT_INTERVAL": ("heartbeat_seconds", 1000.0),
+}
+
+
+def seed_001_settings(environ: Mapping[str, str]) -> dict[str, Any]:
+    """WorkerConfig values from seed 001's variable names; ValueError names a bad one."""
+    found: dict[str, Any] = {}
+    for name, (field, per_second) in SEED_001_ENV.items():
+        raw = environ.get(name, "").strip()
+        if not raw or environ.get(f"CONVEYOR_{field.upper()}"):
+            continue
+        if per_second is None:
+            found[field] = raw
+            continue
+        try:
+            found[field] = float(raw) / per_second
+        except ValueError:
+            raise ValueError(f"{name} must be a number of milliseconds, not {raw!r}") from None
+    return found

@@ -7,10 +7,10 @@ own (a claim for zero tasks), so a result never waits for new work to arrive.
 Up to ``prefetch`` tasks beyond the running ones are claimed ahead and held here, as
 Celery's prefetch does: a worker running one task at a time starts the next one
 without a round trip. The buffer is refilled once half empty (or once a result has
-waited ``finish_coalesce_seconds``), carrying every result finished meanwhile. Their leases run from the claim and are extended by heartbeats like the running
-tasks'; one whose lease ran out before it could start (a paused worker, a long
-task ahead of it) is handed back unrun, since the server may already have given it
-to another node.
+waited ``finish_coalesce_seconds``), carrying every result finished meanwhile.
+Their leases run from the claim and are extended by heartbeats like the running
+tasks'; one whose lease ran out before it could start (a paused worker, a long task
+ahead of it) is handed back unrun: the server may have given it to another node.
 
 Nothing here can finish a task twice: every finish carries the version claimed,
 and the server applies a version once; a finish whose answer was lost is sent

@@ -1,7 +1,8 @@
 """Seed-compatible API profiles (docs/compat.md), each enabled by a setting.
 
-``CONVEYOR_COMPAT_PROFILES=000,002,003,004`` mounts the profiles named: 000 and 002
-at their seeds' own paths, 003 and 004 under ``CONVEYOR_COMPAT_003_PREFIX`` and
+``CONVEYOR_COMPAT_PROFILES=000,001,002,003,004`` mounts the profiles named: 000 and
+002 at their seeds' own paths, 001 under ``CONVEYOR_COMPAT_001_PREFIX`` (empty by
+default: its paths are free), 003 and 004 under ``CONVEYOR_COMPAT_003_PREFIX`` and
 ``CONVEYOR_COMPAT_004_PREFIX`` (both seeds own ``/api/v1/tasks``, as we do).
 """
 
@@ -10,15 +11,16 @@ from __future__ import annotations
 from fastapi import APIRouter, FastAPI
 from starlette.middleware.cors import CORSMiddleware
 
-from conveyor.api.compat import node_import, seed000, seed002, seed003, seed004
+from conveyor.api.compat import node_import, seed000, seed001, seed002, seed003, seed004
 from conveyor.settings import Settings
 
-KNOWN = ("000", "002", "003", "004")
+KNOWN = ("000", "001", "002", "003", "004")
 
 
 def _routers(settings: Settings) -> dict[str, tuple[APIRouter, str]]:
     return {
         "000": (seed000.router, ""),
+        "001": (seed001.router, settings.compat_001_prefix.rstrip("/")),
         "002": (seed002.router, ""),
         "003": (seed003.router, settings.compat_003_prefix.rstrip("/")),
         "004": (seed004.router, settings.compat_004_prefix.rstrip("/") + "/api/v1/tasks"),

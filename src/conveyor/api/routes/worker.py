@@ -10,6 +10,7 @@ from conveyor.api.deps import NodeCaller, ServicesDep
 from conveyor.api.errors import error_responses
 from conveyor.api.input import CheckedRoute
 from conveyor.api.params import Id
+from conveyor.api.schemas.nodes import RuntimesIn, RuntimesOut
 from conveyor.api.schemas.tasks import (
     ClaimIn,
     ClaimOut,
@@ -104,6 +105,17 @@ async def fail(task_id: Id, body: FailIn, node: NodeCaller, services: ServicesDe
 @router.post("/tasks/{task_id}/release")
 async def release(task_id: Id, body: ReleaseIn, node: NodeCaller, services: ServicesDep) -> TaskOut:
     return TaskOut.of(await services.worker.finish(node, Finish(task_id, body.version, "released")))
+
+
+@router.post("/nodes/runtimes")
+async def advertise_runtimes(
+    body: RuntimesIn, node: NodeCaller, services: ServicesDep
+) -> RuntimesOut:
+    """The calling node's ``runtime:<name>=true`` labels, set to the runtimes its
+    sandbox runs (others of that prefix removed), so code chunks reach it only for
+    runtimes it has. Its other labels are untouched."""
+    updated = await services.nodes.advertise_runtimes(node, list(dict.fromkeys(body.runtimes)))
+    return RuntimesOut(node_id=updated.id, labels=updated.labels)
 
 
 @router.post("/nodes/heartbeat")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -117,6 +117,17 @@ class NodeUpdated(NodeOut):
 
 class NodeList(BaseModel):
     nodes: list[NodeOut]
+
+
+class RuntimesIn(Strict):
+    runtimes: Annotated[
+        list[Literal["python", "node"]], Field(max_length=10, description="what it runs now")
+    ]
+
+
+class RuntimesOut(BaseModel):
+    node_id: str
+    labels: dict[str, str]
 
 
 class NodeCleanup(Strict):
