@@ -101,7 +101,16 @@ export async function mount(root, ctx) {
   // --- nodes
   const nodes = section("My nodes", "provider-nodes");
   const nodeTable = cardTable("My nodes", NODE_COLUMNS);
-  const nodesEmpty = el("p", { className: "empty", attrs: { hidden: "" }, text: "You have no nodes yet. Register one below, then run a worker with its id and secret; it will take chunks of other customers' jobs and earn their price, less the platform fee." });
+  const nodesEmpty = el("div", { className: "empty", attrs: { hidden: "" } }, [
+    el("p", { text: "You have no nodes yet. Register one below, then run a worker with its id and secret; it will take chunks of other customers' jobs and earn their price, less the platform fee." }),
+    el("p", {}, [
+      "Or, to run customers' code in the sandbox, sign in with ",
+      el("code", { text: "conveyor login" }),
+      " on the machine and run ",
+      el("code", { text: "conveyor worker --marketplace" }),
+      ": it registers a node of yours by itself.",
+    ]),
+  ]);
   const regName = el("input", { attrs: { id: "node-name", maxlength: "200", required: "" } });
   const regTypes = el("input", { attrs: { id: "node-types", placeholder: "any type" } });
   const regLabels = el("input", { attrs: { id: "node-labels", placeholder: "gpu=true" } });
