@@ -23,6 +23,7 @@ from conveyor.api.routes import (
     jobs,
     nodes,
     ops,
+    provider,
     tasks,
     users,
     wallet,
@@ -177,7 +178,7 @@ def create_app(
         latency=rt.metrics.http_request_seconds,
         access_log=settings.access_log,
     )
-    for module in (auth, worker, tasks, nodes, admin, users, artifacts, events, wallet):
+    for module in (auth, worker, tasks, nodes, admin, users, artifacts, events, wallet, provider):
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(jobs.router, prefix=API_PREFIX)
     compat.include_profiles(app, settings, API_PREFIX)

@@ -17,6 +17,7 @@ from conveyor.services.auth import AuthService, Caller
 from conveyor.services.jobs import JobService
 from conveyor.services.nodes import NodeService
 from conveyor.services.payments import build_provider
+from conveyor.services.provider import ProviderService
 from conveyor.services.runtime import Runtime
 from conveyor.services.tasks import TaskService
 from conveyor.services.users import UserAdminService
@@ -35,6 +36,7 @@ class Services:
     limits: Limits
     jobs: JobService
     wallet: WalletService
+    provider: ProviderService
 
     @property
     def limiter(self) -> RateLimiter | None:
@@ -53,6 +55,7 @@ class Services:
             limits=Limits(limiter, settings.rate_limit_presets(), settings.trusted_networks()),
             jobs=JobService(rt),
             wallet=WalletService(rt, build_provider(settings)),
+            provider=ProviderService(rt),
         )
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from conveyor.domain.access import Principal
+from conveyor.domain.earnings import Bucket, EarningBucket, fill, series_start
 from conveyor.domain.ledger import (
     Balances,
     Movement,
@@ -25,7 +26,7 @@ from conveyor.services.idempotency import IdempotencyRequest, remember, replay
 from conveyor.services.payments.base import Outcome, PaymentProvider, ProviderEvent
 from conveyor.services.runtime import Runtime
 from conveyor.services.unit import unit_of_work
-from conveyor.store import ledger
+from conveyor.store import ledger, provider_work
 from conveyor.store import payments as payment_store
 from conveyor.store import users as user_store
 from conveyor.store.database import Connection
@@ -61,6 +62,18 @@ class WalletService:
         async with self.rt.db.read() as conn:
             owner = await _owner(conn, who, user_id)
             return await ledger.list_movements(conn, owner, cursor, limit)
+
+    async def earnings(
+        self, who: Principal, user_id: str | None, bucket: Bucket, count: int
+    ) -> list[EarningBucket]:
+        """What the owner's nodes were paid per UTC hour or day: the last ``count``
+        buckets, the current one last, empty ones included."""
+        now = self.rt.clock.now()
+        async with self.rt.db.read() as conn:
+            owner = await _owner(conn, who, user_id)
+            since = series_start(now, bucket, count)
+            found = await provider_work.earnings(conn, owner, bucket, since)
+        return fill(found, now, bucket, count)
 
     async def deposit(
         self, who: Principal, amount: int, idem: IdempotencyRequest[PaymentOutcome] | None

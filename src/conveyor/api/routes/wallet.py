@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from conveyor.api.deps import ServicesDep, UserPrincipal
 from conveyor.api.errors import error_responses
 from conveyor.api.input import CheckedRoute
+from conveyor.api.schemas.provider import EarningBucketOut, EarningsOut
 from conveyor.api.schemas.wallet import (
     AmountIn,
     MovementList,
@@ -18,7 +19,9 @@ from conveyor.api.schemas.wallet import (
     WalletOut,
     WebhookOut,
 )
+from conveyor.domain.earnings import MAX_BUCKETS, Bucket
 from conveyor.domain.ledger import CURSOR_PATTERN
+from conveyor.errors import InvalidInput
 from conveyor.services.idempotency import IdempotencyRequest, request_hash
 from conveyor.services.wallet import PaymentOutcome
 from conveyor.store.idempotency import StoredResponse
@@ -109,6 +112,33 @@ async def transactions(
     """The wallet's ledger transactions, newest first."""
     page, next_cursor = await services.wallet.movements(who, user_id, cursor, limit)
     return MovementList(transactions=[MovementOut.of(m) for m in page], next_cursor=next_cursor)
+
+
+@router.get("/earnings")
+async def earnings(
+    who: UserPrincipal,
+    services: ServicesDep,
+    user_id: UserId = None,
+    bucket: Annotated[Bucket, Query(description="UTC hours or days")] = "hour",
+    count: Annotated[
+        int | None, Query(ge=1, le=366, description="buckets; 24 hours or 30 days by default")
+    ] = None,
+) -> EarningsOut:
+    """Credits paid to the wallet owner's nodes per bucket, oldest first, ending with
+    the current bucket; empty buckets are included."""
+    wanted = count or (24 if bucket == "hour" else 30)
+    if wanted > MAX_BUCKETS[bucket]:
+        raise InvalidInput(
+            f"at most {MAX_BUCKETS[bucket]} {bucket} buckets",
+            details=[{"field": "count", "message": f"at most {MAX_BUCKETS[bucket]}"}],
+        )
+    found = await services.wallet.earnings(who, user_id, bucket, wanted)
+    return EarningsOut(
+        user_id=user_id or who.id,
+        bucket=bucket,
+        total=sum(b.earned for b in found),
+        buckets=[EarningBucketOut.of(b) for b in found],
+    )
 
 
 @router.post("/stripe/webhook", responses=error_responses(409, 503))
