@@ -77,3 +77,30 @@ async def test_claims_interleave_jobs_whatever_their_size_or_age(api: Api) -> No
     # Once the small job has nothing left, the big one gets every claim.
     more = [(await api.claim(node, max_tasks=1))["tasks"][0]["job_id"] for _ in range(3)]
     assert more == [big["job_id"]] * 3
+
+
+async def test_each_chunk_event_arrives_promptly_and_the_last_before_the_end(api: Api) -> None:
+    """Chunks finished one by one: each one's event reaches the watcher within a
+    second of its completion being acknowledged, and the last chunk's event is never
+    cut off by the stream's end (it is published after the commit that ends the job)."""
+    admin = await api.admin_headers()
+    alice = await api.user_headers("alice")
+    await fund(api, alice, 100)
+    _, node = await api.new_node(admin, node_id="n1")
+    job_id = (await create_job(api, alice, items=[1, 2, 3, 4], chunk_size=1))["job_id"]
+    async with open_stream(api.base_url, f"/jobs/{job_id}/events", alice) as stream:
+        assert (await stream.next()).event == "progress"
+        lags = []
+        for _ in range(4):
+            (task,) = (await api.claim(node, max_tasks=1))["tasks"]
+            assert (await complete(api, node, task)).status_code == 200
+            acknowledged = asyncio.get_running_loop().time()
+            while True:
+                event = await stream.next()
+                if event.event == "chunk" and data(event)["status"] == "completed":
+                    break
+            assert data(event)["chunk_index"] == task["chunk_index"]
+            lags.append(asyncio.get_running_loop().time() - acknowledged)
+        rest = await stream.rest()
+    assert max(lags) < 1.0, lags
+    assert rest and rest[-1].event == "progress" and data(rest[-1])["status"] == "completed"

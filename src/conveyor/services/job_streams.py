@@ -6,7 +6,8 @@ path; ``progress`` (counts, percent, credits, ETA) is always re-read from the
 database, after chunk events (at most every ``PROGRESS_EVERY`` seconds while they
 pour in), after a lost or truncated message and whenever the stream sits idle, so
 the figures a watcher ends with are the database's. The stream ends after the
-progress event that shows the job finished.
+progress event that shows the job finished, once the chunk events still on their
+way from the bus have arrived (the channel quiet for 0.2 s, at most 1 s).
 """
 
 from __future__ import annotations
@@ -16,12 +17,15 @@ from collections.abc import AsyncGenerator
 from typing import Any
 
 from conveyor.domain.access import Principal
+from conveyor.realtime.bus import Subscription
 from conveyor.services.events import job_channel
 from conveyor.services.jobs import JobService, JobView
 from conveyor.services.runtime import Runtime
 from conveyor.services.streams import StreamEvent
 
 PROGRESS_EVERY = 0.5
+# How long a finished job's stream waits for its last chunks' events (see _trailing).
+TRAILING_QUIET, TRAILING_MAX = 0.2, 1.0
 CHUNK, PROGRESS = "chunk", "progress"
 CHUNK_FIELDS = ("task_id", "chunk_index", "status", "version", "node_id", "timestamp")
 
@@ -72,9 +76,28 @@ class JobStreamService:
                         if time.monotonic() - last_sent < PROGRESS_EVERY:
                             continue
                     view = await self.jobs.view(job_id)
+                    if view.job.status.is_terminal:
+                        # The last chunks' events were published after their commits
+                        # and may still be on their way from the bus: pass them on
+                        # before the final progress ends the stream.
+                        async for event in _trailing(sub):
+                            yield event
                     yield StreamEvent(PROGRESS, progress_data(view))
                     last_sent = time.monotonic()
                     due = False
+
+
+async def _trailing(sub: Subscription) -> AsyncGenerator[StreamEvent, None]:
+    """Chunk events still arriving: until the channel is quiet for ``TRAILING_QUIET``
+    seconds, at most ``TRAILING_MAX``."""
+    deadline = time.monotonic() + TRAILING_MAX
+    while (left := deadline - time.monotonic()) > 0:
+        got = await sub.get(min(TRAILING_QUIET, left))
+        if got is None:
+            return
+        event = _chunk_event(got[1])
+        if event is not None:
+            yield event
 
 
 def _chunk_event(message: dict[str, Any]) -> StreamEvent | None:
