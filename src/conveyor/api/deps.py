@@ -14,6 +14,7 @@ from conveyor.domain.nodes import Node
 from conveyor.errors import Forbidden, Unauthorized
 from conveyor.ratelimit.base import RateLimiter
 from conveyor.services.auth import AuthService, Caller
+from conveyor.services.gauges import GaugeRefresher
 from conveyor.services.jobs import JobService
 from conveyor.services.nodes import NodeService
 from conveyor.services.payments import build_provider
@@ -35,6 +36,7 @@ class Services:
     limits: Limits
     jobs: JobService
     wallet: WalletService
+    gauges: GaugeRefresher
 
     @property
     def limiter(self) -> RateLimiter | None:
@@ -53,6 +55,7 @@ class Services:
             limits=Limits(limiter, settings.rate_limit_presets(), settings.trusted_networks()),
             jobs=JobService(rt),
             wallet=WalletService(rt, build_provider(settings)),
+            gauges=GaugeRefresher(rt),
         )
 
 

@@ -156,6 +156,7 @@ class TaskService:
             if pin is not None:
                 await _hold_pin_target(unit, pin, _pin_owner(who))
             unit.outbox.status_changed([updated])
+        self.rt.metrics.ended(updated)
         return updated
 
     async def retry(self, who: Principal, task_id: str) -> Task:

@@ -139,8 +139,7 @@ class WorkerService:
             )
             claimed = await claim_store.claim(unit.conn, request, now)
             unit.outbox.status_changed(claimed)
-        self.rt.metrics.task_claims_total.inc(len(claimed))
-        self.rt.metrics.claim_batch_size.observe(len(claimed))
+        self.rt.metrics.claimed(claimed)
         return claimed
 
     async def finish_many(self, node: Node, finishes: Sequence[Finish]) -> list[FinishOutcome]:
@@ -174,9 +173,7 @@ class WorkerService:
                     outcomes.append(FinishOutcome(item.task_id, False, error=error))
         for outcome in outcomes:
             if outcome.task is not None:
-                self.rt.metrics.tasks_finished_total.labels(
-                    outcome.task.task_type, outcome.task.status.value
-                ).inc()
+                self.rt.metrics.run_ended(current[outcome.task_id], outcome.task, now)
         return outcomes
 
     async def finish(self, node: Node, item: Finish) -> Task:
