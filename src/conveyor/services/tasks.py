@@ -14,6 +14,7 @@ from conveyor.domain.task_types import canonical_task_type
 from conveyor.domain.tasks import Attempt, NewTask, Progress, Task
 from conveyor.domain.transitions import Command, Event, conflict, decide
 from conveyor.errors import Forbidden, NotFound
+from conveyor.observability import tracing
 from conveyor.services.idempotency import IdempotencyRequest, once
 from conveyor.services.runtime import Runtime
 from conveyor.services.unit import Unit, unit_of_work
@@ -54,7 +55,7 @@ class TaskService:
         if who.is_node:
             raise Forbidden("nodes cannot create tasks")
         now = self.rt.clock.now()
-        new = [self._new_task(who, spec, now) for spec in specs]
+        new = tracing.current().stamp([self._new_task(who, spec, now) for spec in specs])
 
         async def insert(unit: Unit) -> list[Task]:
             await self._check_pins(unit, who, new)
@@ -182,7 +183,9 @@ class TaskService:
                 original_task_id=old.id,
                 required_labels=old.required_labels,
             )
-            (created,) = await task_store.insert_tasks(unit.conn, [new], now)
+            (created,) = await task_store.insert_tasks(
+                unit.conn, tracing.current().stamp([new]), now
+            )
             unit.outbox.created([created])
         return created
 

@@ -12,6 +12,7 @@ from conveyor.domain.states import NodeHealth, TaskStatus
 from conveyor.domain.tasks import Progress, Task
 from conveyor.domain.transitions import Command, Event, Transition, conflict, decide
 from conveyor.errors import Conflict, ConveyorError, Forbidden, NotFound
+from conveyor.observability import tracing
 from conveyor.services.runtime import Runtime
 from conveyor.services.unit import Unit, unit_of_work
 from conveyor.store import claim as claim_store
@@ -140,6 +141,7 @@ class WorkerService:
             claimed = await claim_store.claim(unit.conn, request, now)
             unit.outbox.status_changed(claimed)
         self.rt.metrics.claimed(claimed)
+        tracing.current().claimed(claimed, node.id)
         return claimed
 
     async def finish_many(self, node: Node, finishes: Sequence[Finish]) -> list[FinishOutcome]:
@@ -174,6 +176,7 @@ class WorkerService:
         for outcome in outcomes:
             if outcome.task is not None:
                 self.rt.metrics.run_ended(current[outcome.task_id], outcome.task, now)
+                tracing.current().finished(outcome.task)
         return outcomes
 
     async def finish(self, node: Node, item: Finish) -> Task:

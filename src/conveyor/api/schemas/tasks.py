@@ -133,6 +133,11 @@ class TaskOut(BaseModel):
     )
     job_id: str | None = Field(None, description="the job this task is a chunk of")
     chunk_index: int | None = None
+    traceparent: str | None = Field(
+        None,
+        description="W3C trace context of the task's trace, when the server traces"
+        " (docs/observability.md): a worker continues it around the handler run",
+    )
 
     @classmethod
     def of(cls, task: Task, attempts: list[Attempt] | None = None) -> TaskOut:
@@ -166,6 +171,7 @@ class TaskOut(BaseModel):
             attempt_history=None if attempts is None else [AttemptOut.of(a) for a in attempts],
             job_id=task.job_id,
             chunk_index=task.chunk_index,
+            traceparent=task.traceparent,
         )
 
 
