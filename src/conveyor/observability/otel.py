@@ -98,6 +98,28 @@ def scrub_query(span: Span, *_: Any) -> None:
         span.set_attribute("url.query", _redacted("?" + query)[1:])
 
 
+class ChildSpansOnly(trace.Tracer):
+    """SQL statements inside a request or a task's span; none of their own. The
+    duties' sweeps (every couple of seconds) and the metrics gauges would otherwise
+    each start a trace of bare statements."""
+
+    def __init__(self, tracer: trace.Tracer) -> None:
+        self.tracer = tracer
+
+    def start_span(self, name: str, context: Any = None, *args: Any, **kwargs: Any) -> Span:
+        if not trace.get_current_span(context).get_span_context().is_valid:
+            return trace.INVALID_SPAN
+        return self.tracer.start_span(name, context, *args, **kwargs)
+
+    @contextmanager
+    def start_as_current_span(  # type: ignore[override]
+        self, name: str, context: Any = None, *args: Any, **kwargs: Any
+    ) -> Iterator[Span]:
+        span = self.start_span(name, context, *args, **kwargs)
+        with trace.use_span(span, end_on_exit=True):
+            yield span
+
+
 async def _async_scrub(span: Span, *_: Any) -> None:
     scrub_query(span)
 
@@ -121,7 +143,7 @@ class OtelTracing(Tracing):
         # Per engine, not the instrumentor's patch of create_engine: our engines are
         # made by a name imported before any patch could apply.
         usage = metrics.get_meter("conveyor").create_up_down_counter("db.client.connections.usage")
-        EngineTracer(self.tracer, sync_engine, usage)  # type: ignore[no-untyped-call]
+        EngineTracer(ChildSpansOnly(self.tracer), sync_engine, usage)  # type: ignore[no-untyped-call]
         self.instrument_http()
 
     def instrument_http(self) -> None:

@@ -55,11 +55,12 @@ class TaskService:
         if who.is_node:
             raise Forbidden("nodes cannot create tasks")
         now = self.rt.clock.now()
-        new = tracing.current().stamp([self._new_task(who, spec, now) for spec in specs])
+        new = [self._new_task(who, spec, now) for spec in specs]
 
         async def insert(unit: Unit) -> list[Task]:
             await self._check_pins(unit, who, new)
-            created = await task_store.insert_tasks(unit.conn, new, now)
+            # Here, not before: a repeat answered from its idempotency key makes no trace.
+            created = await task_store.insert_tasks(unit.conn, tracing.current().stamp(new), now)
             unit.outbox.created(created)
             return created
 
