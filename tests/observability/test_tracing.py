@@ -267,7 +267,12 @@ async def test_a_worker_process_continues_the_trace_over_otlp(
     assert client.parent_span_id == run.span_id
 
 
-def test_tracing_off_imports_no_opentelemetry(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "switches",
+    [{}, {"CONVEYOR_OTEL_ENABLED": "true", "OTEL_SDK_DISABLED": "true"}],
+    ids=["not-enabled", "sdk-disabled-wins"],
+)
+def test_tracing_off_imports_no_opentelemetry(tmp_path: Path, switches: dict[str, str]) -> None:
     code = (
         "import sys\n"
         "from pathlib import Path\n"
@@ -287,6 +292,7 @@ def test_tracing_off_imports_no_opentelemetry(tmp_path: Path) -> None:
         "assert not tracing.current().enabled\n"
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CONVEYOR_", "OTEL_"))}
+    env.update(switches)
     done = subprocess.run(
         [sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, timeout=60
     )
