@@ -2,8 +2,9 @@
 
 A scrape refreshes them when the last reading is older than ``max_age``; scrapes
 in between (several Prometheus servers, a dashboard) reuse it. Concurrent scrapes
-share one refresh. A database that cannot be reached leaves the last reading in
-place (its timestamp, ``conveyor_gauges_refreshed_timestamp_seconds``, then ages).
+share one refresh. A database that cannot be reached (or a query that fails) leaves
+the last reading in place (its timestamp, ``conveyor_gauges_refreshed_timestamp_seconds``,
+then ages) and the scrape still answers.
 """
 
 from __future__ import annotations
@@ -37,6 +38,11 @@ class GaugeRefresher:
                 snapshot = await self._read()
             except Unavailable:
                 log.warning("metrics gauges not refreshed: the database is unreachable")
+                return
+            except Exception as exc:
+                # /metrics must answer whatever the gauges' queries do: the process
+                # metrics and counters matter most when something is wrong.
+                log.warning("metrics gauges not refreshed", error=f"{type(exc).__name__}: {exc}")
                 return
             self._taken = time.monotonic()
             self.rt.metrics.gauges.update(snapshot)
