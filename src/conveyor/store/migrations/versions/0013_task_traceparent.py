@@ -22,10 +22,10 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("tasks", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("traceparent", sa.String(length=64), nullable=True))
+    op.add_column("tasks", sa.Column("traceparent", sa.String(length=64), nullable=True))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("tasks", schema=None) as batch_op:
-        batch_op.drop_column("traceparent")
+    # A plain ALTER TABLE … DROP COLUMN (SQLite 3.35+), not batch mode: its table
+    # rebuild would lose the DESC of the claim-order indexes.
+    op.drop_column("tasks", "traceparent")
