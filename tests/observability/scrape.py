@@ -23,7 +23,7 @@ class Scrape:
 
 
 async def scrape(base_url: str) -> Scrape:
-    async with httpx.AsyncClient() as http:
+    async with httpx.AsyncClient(timeout=15.0) as http:
         r = await http.get(base_url + "/metrics")
     assert r.status_code == 200, r.text
     return parse(r.text)

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 from tests.observability.scrape import Scrape, scrape
-from tests.server import Api, wait_until
+from tests.server import Api, serve_api, wait_until
+from tests.server import test_settings as settings_for
 
 
 async def _until(api: Api, check: Callable[[Scrape], bool], what: str) -> Scrape:
@@ -169,3 +173,23 @@ async def test_process_and_http_metrics_are_exported(api: Api) -> None:
     )
     # A duty that never failed still declares its counter.
     assert "conveyor_duty_tick_failures_total" in got.names
+
+
+async def test_metrics_answer_while_the_database_is_gone(
+    postgres_url: str, postgres_factory: Any, tmp_path: Path
+) -> None:
+    """The gauges keep their last reading (and its timestamp); the scrape answers."""
+    async with serve_api(settings_for(postgres_url, tmp_path)) as api:
+        user = await api.user_headers("dora")
+        await api.submit(user)
+        before = await _until(
+            api, lambda s: s.value("conveyor_tasks_backlog", task_type="noop") == 1, "backlog 1"
+        )
+        await postgres_factory.drop(postgres_url)
+        # Past the gauges' refresh interval: this scrape tries, and fails, to re-read.
+        await asyncio.sleep(2.5)
+        after = await scrape(api.base_url)
+        assert after.value("conveyor_tasks_backlog", task_type="noop") == 1
+        stamp = "conveyor_gauges_refreshed_timestamp_seconds"
+        assert after.value(stamp) == before.value(stamp)
+        assert after.value("process_cpu_seconds_total") > 0

@@ -21,6 +21,9 @@ from conveyor.store import gauges as gauge_store
 log = get_logger(__name__)
 # Label sets reported at most (the largest); the rest are in conveyor_tasks_backlog.
 MAX_LABEL_SETS = 50
+# A scrape waits this long for the gauges at most (a database that hangs on connect
+# would otherwise hold it past Prometheus' scrape timeout), then answers without.
+READ_TIMEOUT_SECONDS = 3.0
 
 
 class GaugeRefresher:
@@ -35,9 +38,12 @@ class GaugeRefresher:
             if time.monotonic() - self._taken < self.max_age:
                 return
             try:
-                snapshot = await self._read()
+                snapshot = await asyncio.wait_for(self._read(), READ_TIMEOUT_SECONDS)
             except Unavailable:
                 log.warning("metrics gauges not refreshed: the database is unreachable")
+                return
+            except TimeoutError:
+                log.warning("metrics gauges not refreshed: the database did not answer in time")
                 return
             except Exception as exc:
                 # /metrics must answer whatever the gauges' queries do: the process
