@@ -17,9 +17,7 @@ from urllib.parse import parse_qsl, urlencode
 
 from opentelemetry import context as otel_context
 from opentelemetry import metrics, trace
-from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
-from opentelemetry.instrumentation.sqlalchemy.engine import EngineTracer
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
@@ -133,6 +131,11 @@ class OtelTracing(Tracing):
         self._http = False
 
     def instrument_app(self, app: Any, sync_engine: Any) -> None:
+        # Imported here: they import FastAPI and SQLAlchemy, which a worker-only
+        # install need not have.
+        from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+        from opentelemetry.instrumentation.sqlalchemy.engine import EngineTracer
+
         FastAPIInstrumentor.instrument_app(
             app,
             tracer_provider=self.provider,
