@@ -297,3 +297,17 @@ def test_tracing_off_imports_no_opentelemetry(tmp_path: Path, switches: dict[str
         [sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, timeout=60
     )
     assert done.returncode == 0, done.stderr.decode()
+
+
+async def test_a_submit_continues_the_callers_trace(
+    traced_api: Api, spans: InMemorySpanExporter
+) -> None:
+    """An app that traces and submits a task: the task's trace is the app's."""
+    current = tracing.current()
+    assert isinstance(current, OtelTracing)
+    user = await traced_api.user_headers("tracy")
+    with current.provider.get_tracer("caller").start_as_current_span("checkout") as caller:
+        task = await traced_api.submit(user, task_type="noop")
+    submit = _submit_span(spans, task["task_id"])
+    assert submit.context.trace_id == caller.get_span_context().trace_id
+    assert task["traceparent"].split("-")[1] == f"{caller.get_span_context().trace_id:032x}"
