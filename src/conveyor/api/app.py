@@ -38,6 +38,7 @@ from conveyor.duties.health import NodeHealthDuty
 from conveyor.duties.housekeeping import Housekeeping
 from conveyor.duties.leases import LeaseExpiry
 from conveyor.duties.unserved import UnservedTimeout
+from conveyor.observability import tracing
 from conveyor.observability.logging import get_logger
 from conveyor.observability.metrics import Metrics
 from conveyor.ratelimit.base import RateLimiter
@@ -112,6 +113,7 @@ def create_app(
     auto_migrate: bool = True,
 ) -> FastAPI:
     settings = settings or Settings()
+    tracer = tracing.setup("conveyor-api")
     rt = build_runtime(settings, clock)
     services = Services.build(rt, build_limiter(settings))
     health = HealthService(rt)
@@ -184,4 +186,6 @@ def create_app(
     compat.include_profiles(app, settings, API_PREFIX)
     app.include_router(ops.router)
     app.include_router(dashboard.router)
+    # Off unless CONVEYOR_OTEL_ENABLED (docs/observability.md): then a no-op.
+    tracer.instrument_app(app, rt.db.engine.sync_engine)
     return app

@@ -14,6 +14,7 @@ from conveyor.domain.nodes import Node
 from conveyor.errors import Forbidden, Unauthorized
 from conveyor.ratelimit.base import RateLimiter
 from conveyor.services.auth import AuthService, Caller
+from conveyor.services.gauges import GaugeRefresher
 from conveyor.services.jobs import JobService
 from conveyor.services.nodes import NodeService
 from conveyor.services.payments import build_provider
@@ -37,6 +38,7 @@ class Services:
     jobs: JobService
     wallet: WalletService
     provider: ProviderService
+    gauges: GaugeRefresher
 
     @property
     def limiter(self) -> RateLimiter | None:
@@ -56,6 +58,7 @@ class Services:
             jobs=JobService(rt),
             wallet=WalletService(rt, build_provider(settings)),
             provider=ProviderService(rt),
+            gauges=GaugeRefresher(rt),
         )
 
 

@@ -43,6 +43,8 @@ class Task:
     # Set on the chunks of a job (DESIGN §4); None on plain tasks.
     job_id: str | None = None
     chunk_index: int | None = None
+    # W3C trace context the task's spans continue (submit, claim, run, finish).
+    traceparent: str | None = None
 
     @property
     def runs_started(self) -> int:
@@ -81,6 +83,7 @@ class NewTask:
     required_labels: dict[str, str] = field(default_factory=dict)
     job_id: str | None = None
     chunk_index: int | None = None
+    traceparent: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,7 +25,7 @@ async def expire_leases(rt: Runtime, now: datetime, batch: int = BATCH) -> int:
         async with unit_of_work(rt) as unit:
             expired = await task_store.expired_leases(unit.conn, now, batch)
             moved = await _move_each(unit, rt, expired, Command(Event.EXPIRE), now)
-        rt.metrics.leases_expired_total.inc(len(moved))
+        rt.metrics.leases_expired(moved)
         total += len(moved)
         if len(expired) < batch:
             return total

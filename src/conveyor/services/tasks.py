@@ -14,6 +14,7 @@ from conveyor.domain.task_types import canonical_task_type
 from conveyor.domain.tasks import Attempt, NewTask, Progress, Task
 from conveyor.domain.transitions import Command, Event, conflict, decide
 from conveyor.errors import Forbidden, NotFound
+from conveyor.observability import tracing
 from conveyor.services.cluster_stats import stats_document
 from conveyor.services.events import Outbox
 from conveyor.services.idempotency import IdempotencyRequest, in_flight, once, stored_answer
@@ -59,12 +60,23 @@ class TaskService:
             raise Forbidden("nodes cannot create tasks")
         now = self.rt.clock.now()
         new = [self._new_task(who, spec, now) for spec in specs]
-        if len(new) == 1 and new[0].assigned_node_id is None and self.rt.db.is_postgres:
-            return await self._submit_one(who, new[0], idem, now)
+        traced = tracing.current()
+        # With tracing on, a keyed submit takes the transactional path: a repeat
+        # answered from its key must open no trace, and the one statement cannot
+        # tell before it runs whether the key is taken.
+        one_statement = idem is None or not traced.enabled
+        if (
+            one_statement
+            and len(new) == 1
+            and not new[0].assigned_node_id
+            and self.rt.db.is_postgres
+        ):
+            return await self._submit_one(who, traced.stamp(new)[0], idem, now)
 
         async def insert(unit: Unit) -> list[Task]:
             await self._check_pins(unit, who, new)
-            created = await task_store.insert_tasks(unit.conn, new, now)
+            # Here, not before: a repeat answered from its idempotency key makes no trace.
+            created = await task_store.insert_tasks(unit.conn, traced.stamp(new), now)
             unit.outbox.created(created)
             return created
 
@@ -196,6 +208,7 @@ class TaskService:
             if pin is not None:
                 await _hold_pin_target(unit, pin, _pin_owner(who))
             unit.outbox.status_changed([updated])
+        self.rt.metrics.ended(updated)
         return updated
 
     async def retry(self, who: Principal, task_id: str) -> Task:
@@ -221,7 +234,9 @@ class TaskService:
                 original_task_id=old.id,
                 required_labels=old.required_labels,
             )
-            (created,) = await task_store.insert_tasks(unit.conn, [new], now)
+            (created,) = await task_store.insert_tasks(
+                unit.conn, tracing.current().stamp([new]), now
+            )
             unit.outbox.created([created])
         return created
 

@@ -13,6 +13,7 @@ from conveyor.domain.states import NodeHealth, TaskStatus
 from conveyor.domain.tasks import Progress, Task
 from conveyor.domain.transitions import Command, Event, Transition, conflict, decide
 from conveyor.errors import Conflict, ConveyorError, Forbidden, NotFound
+from conveyor.observability import tracing
 from conveyor.services.runtime import Runtime
 from conveyor.services.unit import Unit, unit_of_work
 from conveyor.store import claim as claim_store
@@ -48,6 +49,7 @@ class FinishOutcome:
     ok: bool
     task: Task | None = None
     error: ConveyorError | None = None
+    before: Task | None = None  # an applied finish's task as it was running
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,8 +95,8 @@ class WorkerService:
             claimed: list[Task] = []
             if types is not None and fresh is not None:
                 claimed = await self._claim_in(unit, fresh, types, req, now)
-        self._count_finishes(finished)
-        self._count_claims(claimed, now)
+        self._count_finishes(finished, now)
+        self._count_claims(claimed, now, node.id)
         wait = min(req.wait_seconds, self.rt.settings.max_wait_seconds)
         if types is None or not claiming or claimed or wait <= 0:
             return claimed, finished
@@ -143,7 +145,7 @@ class WorkerService:
             if fresh is None:
                 return []
             claimed = await self._claim_in(unit, fresh, types, req, now, task_id=task_id)
-        self._count_claims(claimed, now)
+        self._count_claims(claimed, now, node.id)
         return claimed
 
     async def _claim_in(
@@ -175,19 +177,19 @@ class WorkerService:
         unit.outbox.status_changed(claimed)
         return claimed
 
-    def _count_claims(self, claimed: list[Task], now: datetime) -> None:
-        self.rt.metrics.task_claims_total.inc(len(claimed))
-        self.rt.metrics.claim_batch_size.observe(len(claimed))
+    def _count_claims(self, claimed: list[Task], now: datetime, node_id: str) -> None:
+        self.rt.metrics.claimed(claimed)
         for task in claimed:
             waited = (now - task.run_at).total_seconds()
             self.rt.metrics.claim_latency_seconds.observe(max(0.0, waited))
+        tracing.current().claimed(claimed, node_id)
 
     async def finish_many(self, node: Node, finishes: Sequence[Finish]) -> list[FinishOutcome]:
         """Apply many finishes in one transaction; each succeeds or fails on its own."""
         now = self.rt.clock.now()
         async with unit_of_work(self.rt) as unit:
             outcomes = await self._finish_in(unit, node, finishes, now)
-        self._count_finishes(outcomes)
+        self._count_finishes(outcomes, now)
         return outcomes
 
     async def _finish_in(
@@ -214,18 +216,21 @@ class WorkerService:
             if item.task_id in refused:
                 outcomes.append(FinishOutcome(item.task_id, False, error=refused[item.task_id]))
             elif item.task_id in done:
-                outcomes.append(FinishOutcome(item.task_id, True, done[item.task_id]))
+                before = current[item.task_id]
+                outcomes.append(
+                    FinishOutcome(item.task_id, True, done[item.task_id], before=before)
+                )
             else:
                 error = conflict(current[item.task_id], "the task changed meanwhile")
                 outcomes.append(FinishOutcome(item.task_id, False, error=error))
         return outcomes
 
-    def _count_finishes(self, outcomes: list[FinishOutcome]) -> None:
+    def _count_finishes(self, outcomes: list[FinishOutcome], now: datetime) -> None:
         for outcome in outcomes:
             if outcome.task is not None:
-                self.rt.metrics.tasks_finished_total.labels(
-                    outcome.task.task_type, outcome.task.status.value
-                ).inc()
+                assert outcome.before is not None
+                self.rt.metrics.run_ended(outcome.before, outcome.task, now)
+                tracing.current().finished(outcome.task)
 
     async def finish(self, node: Node, item: Finish) -> Task:
         (outcome,) = await self.finish_many(node, [item])

@@ -133,6 +133,9 @@ tasks = Table(
     # in it. NULL for plain tasks.
     Column("job_id", String(36)),
     Column("chunk_index", Integer),
+    # The W3C traceparent of the task's trace (docs/observability.md), set at submit
+    # when the server traces; NULL otherwise.
+    Column("traceparent", String(64)),
     # Partial indexes: a claim scans only pending rows and the sweeper only leased
     # ones, so neither slows down as finished tasks pile up. The pending ones hold
     # the claim's whole order, id included, so a claim reads the first rows in

@@ -76,6 +76,7 @@ def row_to_task(row: RowMapping) -> Task:
         runs=row["runs"],
         job_id=row["job_id"],
         chunk_index=row["chunk_index"],
+        traceparent=row["traceparent"],
     )
 
 
@@ -119,6 +120,7 @@ def new_row(item: NewTask, now: datetime) -> dict[str, Any]:
         "runs": 0,
         "job_id": item.job_id,
         "chunk_index": item.chunk_index,
+        "traceparent": item.traceparent,
         "created_at": now,
         "updated_at": now,
     }

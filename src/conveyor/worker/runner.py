@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import json
 import signal
 import time
@@ -41,6 +42,7 @@ from conveyor.client.errors import (
     ServerError,
 )
 from conveyor.client.models import FinishResult, Task
+from conveyor.observability import tracing
 from conveyor.observability.logging import get_logger
 from conveyor.worker.app import Registration, Worker
 from conveyor.worker.config import WorkerConfig
@@ -67,6 +69,8 @@ class Running:
     dropped: bool = False
     # Set at shutdown when the grace period ran out: hand the task back.
     release: bool = False
+    # The span around its run, in the task's trace (a no-op unless tracing is on).
+    trace: tracing.TaskRun = tracing.NO_RUN
 
 
 @dataclass
@@ -272,7 +276,8 @@ class WorkerRunner:
             _progress=sink,
             loop=loop,
         )
-        entry = Running(task, ctx)
+        run = tracing.current().run(task.raw.get("traceparent"), task.id, task.task_type)
+        entry = Running(task, ctx, trace=run)
         self.running[task.id] = entry
         entry.job = asyncio.create_task(self._execute(entry), name=f"task-{task.id}")
 
@@ -280,13 +285,17 @@ class WorkerRunner:
         task, ctx = entry.task, entry.ctx
         reg = self.worker.handlers.get(task.task_type)
         payload: dict[str, Any] | None
+        failure: BaseException | None = None
+        entry.trace.start()
         try:
-            result = await self._call(reg, task, ctx)
+            with entry.trace.active():
+                result = await self._call(reg, task, ctx)
             _check_json(result)
             payload = finish_payload(task, None, "completed", result=result)
         except asyncio.CancelledError:
             payload = None
         except Exception as exc:
+            failure = exc
             error, retryable = describe_failure(exc, reg.retryable if reg else False)
             payload = finish_payload(task, None, "failed", error=error, retryable=retryable)
             log.info("task failed", task_id=task.id, error=error["message"], retryable=retryable)
@@ -303,6 +312,7 @@ class WorkerRunner:
         elif entry.dropped or ctx.cancelled:
             self.stats.dropped += 1
             payload = None
+        entry.trace.end(payload["status"] if payload else "dropped", failure)
         if payload is not None:
             self._push(payload)
 
@@ -319,11 +329,15 @@ class WorkerRunner:
             remote = self._processes.context(task.id, task.task_type, ctx.attempt, task.metadata)
             return await self._processes.run(reg.func, task.params, remote)
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._threads, reg.func, task.params, ctx)
+        # In this context (its span current), which an executor would not carry over.
+        run = contextvars.copy_context().run
+        return await loop.run_in_executor(self._threads, run, reg.func, task.params, ctx)
 
     async def _send_progress(self, task_id: str, data: dict[str, Any]) -> None:
+        entry = self.running.get(task_id)
         try:
-            await self.client.report_progress(task_id, data)
+            with (entry.trace if entry else tracing.NO_RUN).active():
+                await self.client.report_progress(task_id, data)
         except (Conflict, NotFound):
             # The task was cancelled or taken from us: tell the handler to stop.
             self._drop(task_id)
@@ -489,6 +503,8 @@ def _check_json(result: Any) -> None:
 async def run_worker(worker: Worker, config: WorkerConfig | None = None) -> Stats:
     """Log in as the configured node and run until SIGTERM/SIGINT."""
     config = config or WorkerConfig()
+    # Before the client exists, so its requests carry the task's trace context.
+    tracing.setup("conveyor-worker", set_global=True).instrument_http()
     if not config.node_id or config.node_secret is None:
         raise ValueError("a node id and secret are required (CONVEYOR_NODE_ID/_NODE_SECRET)")
     async with AsyncClient(

@@ -38,5 +38,8 @@ async def readyz(services: ServicesDep) -> JSONResponse:
 
 @router.get("/metrics", response_class=PlainTextResponse)
 async def metrics(services: ServicesDep) -> Response:
+    """Prometheus text format; the queue and fleet gauges are read from the database
+    at most every few seconds (docs/observability.md lists every metric)."""
+    await services.gauges.refresh()
     body, content_type = services.rt.metrics.render()
     return Response(body, media_type=content_type)

@@ -138,6 +138,11 @@ class TaskOut(BaseModel):
     )
     job_id: str | None = Field(None, description="the job this task is a chunk of")
     chunk_index: int | None = None
+    traceparent: str | None = Field(
+        None,
+        description="W3C trace context of the task's trace, when the server traces"
+        " (docs/observability.md): a worker continues it around the handler run",
+    )
 
     @classmethod
     def of(
@@ -176,6 +181,7 @@ class TaskOut(BaseModel):
             last_node_id=last_node_id,
             job_id=task.job_id,
             chunk_index=task.chunk_index,
+            traceparent=task.traceparent,
         )
 
 
