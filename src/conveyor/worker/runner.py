@@ -49,6 +49,7 @@ from conveyor.worker.config import WorkerConfig
 from conveyor.worker.context import HandlerError, TaskContext
 from conveyor.worker.errors import describe_failure
 from conveyor.worker.processes import ProcessPool
+from conveyor.worker.results import ResultBuffer
 
 log = get_logger("conveyor.worker")
 TRANSIENT = (ConnectionFailed, ServerError, RateLimited)
@@ -106,12 +107,9 @@ class WorkerRunner:
         self.stats = Stats()
         self.running: dict[str, Running] = {}
         self.waiting: deque[Held] = deque()
-        self.results: list[dict[str, Any]] = []
-        # When the oldest result still held here was recorded (None: none held).
-        self._results_since: float | None = None
+        self.results = ResultBuffer(config.finish_coalesce_seconds)
         self.stopping = asyncio.Event()
         self._slot_freed = asyncio.Event()
-        self._results_ready = asyncio.Event()
         # time.monotonic() when the claim in flight was sent; None when none is.
         self._claim_sent: float | None = None
         self._threads = ThreadPoolExecutor(config.concurrency, thread_name_prefix="handler")
@@ -173,9 +171,9 @@ class WorkerRunner:
             room = capacity - len(self.running) - len(self.waiting)
             if room <= 0 or not self._claim_due():
                 self._slot_freed.clear()
-                await self._wait_for(self._slot_freed, timeout=self._hold_left())
+                await self._wait_for(self._slot_freed, timeout=self.results.hold_left())
                 continue
-            finishes = self._take_results()
+            finishes = self.results.take()
             want = min(room, self.config.batch_size or room)
             sent = self._claim_sent = time.monotonic()
             try:
@@ -187,7 +185,7 @@ class WorkerRunner:
                     finishes=finishes,
                 )
             except (*TRANSIENT, AuthenticationError) as exc:
-                self._requeue(finishes)
+                self.results.requeue(finishes)
                 failures += 1
                 log.warning("claim failed; retrying", error=str(exc), attempt=failures)
                 await self._pause(failures)
@@ -241,14 +239,7 @@ class WorkerRunner:
     def _claim_due(self) -> bool:
         """Half empty, or a result held its time: one request per two or three fast
         tasks instead of one per task, and no result waits longer than the flusher's."""
-        return len(self.waiting) <= self.config.prefetch // 2 or self._hold_left() == 0
-
-    def _hold_left(self) -> float | None:
-        """Seconds the held results may still wait for a claim (None: none held)."""
-        if self._results_since is None:
-            return None
-        due = self._results_since + self.config.finish_coalesce_seconds
-        return max(0.0, due - time.monotonic())
+        return len(self.waiting) <= self.config.prefetch // 2 or self.results.hold_left() == 0
 
     async def _wait_for(self, event: asyncio.Event, timeout: float | None = None) -> None:
         stop = asyncio.create_task(self.stopping.wait())
@@ -374,21 +365,7 @@ class WorkerRunner:
             self.stats.failed += 1
         else:
             self.stats.released += 1
-        if not self.results:
-            self._results_since = time.monotonic()
-        self.results.append(payload)
-        self._results_ready.set()
-
-    def _take_results(self) -> list[dict[str, Any]]:
-        taken, self.results = self.results[:1000], self.results[1000:]
-        if not self.results:
-            self._results_since = None
-        return taken
-
-    def _requeue(self, finishes: list[dict[str, Any]]) -> None:
-        if finishes and self._results_since is None:
-            self._results_since = time.monotonic()
-        self.results[:0] = finishes
+        self.results.push(payload)
 
     def _record(self, finished: list[FinishResult]) -> None:
         for outcome in finished:
@@ -400,8 +377,8 @@ class WorkerRunner:
 
     async def _flusher(self) -> None:
         while True:
-            await self._results_ready.wait()
-            self._results_ready.clear()
+            await self.results.ready.wait()
+            self.results.ready.clear()
             await asyncio.sleep(self.config.finish_coalesce_seconds)
             # Only while a claim is parked in a long-poll: a claim that is merely in
             # flight returns soon, and the loop's next claim carries the results
@@ -409,7 +386,7 @@ class WorkerRunner:
             while self.results and self._claim_sent is not None:
                 in_flight = time.monotonic() - self._claim_sent
                 if in_flight >= PARKED_AFTER_SECONDS:
-                    await self._send_results(self._take_results())
+                    await self._send_results(self.results.take())
                     break
                 await asyncio.sleep(PARKED_AFTER_SECONDS - in_flight)
 
@@ -419,10 +396,10 @@ class WorkerRunner:
         except asyncio.CancelledError:
             # Shutdown cancels the flusher mid-request: the final flush sends these
             # again (a resend of an applied finish is refused, never applied twice).
-            self._requeue(finishes)
+            self.results.requeue(finishes)
             raise
         except (*TRANSIENT, AuthenticationError) as exc:
-            self._requeue(finishes)
+            self.results.requeue(finishes)
             log.warning("results not delivered; will resend", error=str(exc))
             return False
         except ApiError as exc:
@@ -435,7 +412,7 @@ class WorkerRunner:
         deadline = time.monotonic() + FLUSH_DEADLINE_SECONDS
         failures = 0
         while self.results and time.monotonic() < deadline:
-            if not await self._send_results(self._take_results()):
+            if not await self._send_results(self.results.take()):
                 failures += 1
                 await asyncio.sleep(min(self.config.max_backoff_seconds, 0.2 * 2**failures))
         if self.results:
