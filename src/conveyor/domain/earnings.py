@@ -14,7 +14,9 @@ from typing import Literal
 
 Bucket = Literal["hour", "day"]
 STEP: dict[Bucket, timedelta] = {"hour": timedelta(hours=1), "day": timedelta(days=1)}
-MAX_BUCKETS: dict[Bucket, int] = {"hour": 168, "day": 366}
+# One limit for both sizes, so the query schema states it (a year of days, about
+# fifteen days of hours): a cap depending on ``bucket`` is a rule no schema can say.
+MAX_BUCKETS = 366
 
 
 @dataclass(frozen=True, slots=True)
