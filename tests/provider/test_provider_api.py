@@ -119,7 +119,7 @@ async def test_who_may_read_earnings(api: Api) -> None:
     [
         {"bucket": "week"},
         {"count": "0"},
-        {"count": "169"},
+        {"count": "367"},
         {"bucket": "day", "count": "367"},
         {"count": "x"},
     ],
