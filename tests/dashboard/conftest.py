@@ -12,7 +12,7 @@ import signal
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import pytest
 
@@ -54,12 +54,20 @@ async def browser() -> AsyncIterator[Browser]:
 
 
 @pytest.fixture
-async def server(sqlite_factory: object, tmp_path: Path) -> AsyncIterator[Api]:
-    """The real app under uvicorn on SQLite (the page only speaks HTTP, so one backend
-    is enough here; the API's behaviour on both is covered elsewhere)."""
-    url = await sqlite_factory.new()  # type: ignore[attr-defined]
-    async with serve_api(test_settings(url, tmp_path)) as api:
-        yield api
+async def server(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Api]:
+    """The real app under uvicorn on SQLite: the page only speaks HTTP, so one backend
+    is enough for most views. A test whose page depends on what the database does
+    (claims, the ledger) also runs on PostgreSQL with
+    ``@pytest.mark.parametrize("server", BACKENDS, indirect=True)``."""
+    backend = getattr(request, "param", "sqlite")
+    factory: Any = request.getfixturevalue(f"{backend}_factory")
+    url = await factory.new()
+    try:
+        async with serve_api(test_settings(url, tmp_path)) as api:
+            yield api
+    finally:
+        if backend == "postgres":
+            await factory.drop(url)
 
 
 @dataclass

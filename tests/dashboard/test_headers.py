@@ -14,6 +14,10 @@ from tests.server import Api
 MARKUP_SINKS = re.compile(
     r"\.(innerHTML|outerHTML)\s*=|insertAdjacentHTML|document\.write|\beval\(|new Function"
 )
+# The session's storage: its keys, and the Web Storage objects themselves.
+STORAGE = re.compile(
+    r"conveyor\.(access_token|refresh_token|role|username)|sessionStorage|localStorage"
+)
 
 
 async def test_the_page_has_security_headers_and_no_inline_code(server: Api) -> None:
@@ -50,3 +54,15 @@ async def test_the_page_has_security_headers_and_no_inline_code(server: Api) -> 
     ):
         gone = await server.http.get(server.base_url + "/dashboard/static/" + missing)
         assert gone.status_code == 404, missing
+
+
+def test_only_the_session_module_touches_token_storage() -> None:
+    """session.js owns the tokens: every other module calls it (api, apiFetch,
+    apiBlob), so refresh on 401 and the error shape are handled in one place."""
+    session = STATIC_DIR / "session.js"
+    assert STORAGE.search(session.read_text(encoding="utf-8"))
+    for path in sorted(STATIC_DIR.rglob("*")):
+        if path.suffix not in {".js", ".html"} or path == session:
+            continue
+        found = STORAGE.search(path.read_text(encoding="utf-8"))
+        assert not found, f"{path.relative_to(STATIC_DIR)} reads {found.group(0)} itself"

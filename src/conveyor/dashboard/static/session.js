@@ -93,18 +93,27 @@ function refreshTokens() {
   return refreshing;
 }
 
-// A JSON call to the API. A 401 renews the access token once and repeats the call.
-export async function api(method, path, body, retried = false) {
-  const headers = { Accept: "application/json" };
+// One call to the API with the session's bearer token, as the raw Response (for
+// callers that need its headers or its body as a Blob). A 401 renews the access
+// token once and repeats the call; an error answer is thrown as an ApiError read
+// from the documented JSON error shape. `body` is sent as JSON, except a FormData
+// (a multipart upload), which the browser encodes with its own Content-Type.
+export function apiFetch(method, path, { body, headers = {} } = {}) {
+  return send(method, path, body, headers, false);
+}
+
+async function send(method, path, body, extra, retried) {
+  const headers = { Accept: "application/json", ...extra };
   const token = store.getItem(ACCESS);
   if (token) headers.Authorization = `Bearer ${token}`;
-  if (body !== undefined) headers["Content-Type"] = "application/json";
+  const form = body instanceof FormData;
+  if (body !== undefined && !form) headers["Content-Type"] = "application/json";
   let response;
   try {
     response = await fetch(API + path, {
       method,
       headers,
-      body: body === undefined ? undefined : JSON.stringify(body),
+      body: body === undefined || form ? body : JSON.stringify(body),
       cache: "no-store",
       credentials: "omit",
     });
@@ -114,36 +123,7 @@ export async function api(method, path, body, retried = false) {
   if (response.status === 401 && token && !retried) {
     // Another call may have refreshed meanwhile: then only this call is repeated.
     const renewed = store.getItem(ACCESS) !== token || (await refreshTokens());
-    if (renewed) return api(method, path, body, true);
-    onExpired();
-  }
-  const data = await readBody(response);
-  if (!response.ok) {
-    const error = (data && data.error) || {};
-    throw new ApiError(
-      response.status,
-      error.code || `http_${response.status}`,
-      error.message || `Request failed (HTTP ${response.status}).`,
-      error.details,
-    );
-  }
-  return data;
-}
-
-// A file from the API (an artifact's content), as a Blob: a plain link could not
-// carry the Authorization header.
-export async function apiBlob(path, retried = false) {
-  const token = store.getItem(ACCESS);
-  const headers = token ? { Authorization: `Bearer ${token}` } : {};
-  let response;
-  try {
-    response = await fetch(API + path, { headers, cache: "no-store", credentials: "omit" });
-  } catch {
-    throw new ApiError(0, "network", "The server could not be reached.");
-  }
-  if (response.status === 401 && token && !retried) {
-    const renewed = store.getItem(ACCESS) !== token || (await refreshTokens());
-    if (renewed) return apiBlob(path, true);
+    if (renewed) return send(method, path, body, extra, true);
     onExpired();
   }
   if (!response.ok) {
@@ -155,7 +135,50 @@ export async function apiBlob(path, retried = false) {
       error.details,
     );
   }
-  return response.blob();
+  return response;
+}
+
+// A JSON call to the API; `headers` adds to the usual ones (an Idempotency-Key).
+export async function api(method, path, body, headers = {}) {
+  return readBody(await apiFetch(method, path, { body, headers }));
+}
+
+// A file from the API (an artifact's content), as a Blob: a plain link could not
+// carry the Authorization header.
+export async function apiBlob(path) {
+  return (await apiFetch("GET", path)).blob();
+}
+
+// crypto.randomUUID() exists only in secure contexts; a self-hosted dashboard may
+// well be served over plain HTTP on a LAN address.
+function randomKey() {
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+// The Idempotency-Key of one user action (a deposit, a new job). A retry of the
+// same request after an unknown outcome (the network failed, or a 5xx, perhaps
+// after the server committed) sends the same key, so the server answers it with
+// the first outcome instead of acting twice; a changed request, or any next action
+// after an answer, gets a fresh key.
+export function idempotentAction() {
+  let pending = null;
+  return async function run(method, path, body) {
+    const request = JSON.stringify([method, path, body]);
+    if (!pending || pending.request !== request) {
+      pending = { request, key: randomKey() };
+    }
+    const { key } = pending;
+    try {
+      const answer = await api(method, path, body, { "Idempotency-Key": key });
+      if (pending && pending.key === key) pending = null;
+      return answer;
+    } catch (err) {
+      const unknown = err instanceof ApiError && (err.status === 0 || err.status >= 500);
+      if (!unknown && pending && pending.key === key) pending = null;
+      throw err;
+    }
+  };
 }
 
 // An SSE URL with a fresh ticket: for one task's stream, or (taskId null) any.

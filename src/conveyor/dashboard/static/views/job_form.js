@@ -2,6 +2,7 @@
 // chunking, slots and price, see the cost before submitting, and understand a 402.
 
 import { el } from "../dom.js";
+import { idempotentAction } from "../session.js";
 import { credits, section, uploadFile } from "./market_util.js";
 
 // Counting items in the browser means reading the file: past this size the cost is
@@ -122,6 +123,8 @@ export async function mountJobForm(root, ctx) {
   let available = null;
   let items = null;
   const uploaded = new Map(); // File -> artifact id: a retry after a 402 does not upload again
+  // The same files and fields retried after a lost answer make one job, not two.
+  const createJob = idempotentAction();
 
   async function refreshWallet() {
     try {
@@ -234,7 +237,7 @@ export async function mountJobForm(root, ctx) {
     try {
       body.dataset_artifact_id = await artifact(dataset.files[0]);
       if (workCode.checked) body.code_artifact_id = await artifact(code.files[0], "code");
-      const job = await ctx.api("POST", "/jobs", body);
+      const job = await createJob("POST", "/jobs", body);
       ctx.notify(`Created job ${job.job_id}: ${job.chunk_count} chunks.`);
       ctx.navigate(`#/jobs/${job.job_id}`);
     } catch (err) {

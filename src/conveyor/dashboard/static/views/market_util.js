@@ -3,10 +3,9 @@
 // reconnecting SSE stream opened with single-use tickets.
 
 import { el, parseEvent } from "../dom.js";
-import { api, streamUrl } from "../session.js";
+import { apiFetch, streamUrl } from "../session.js";
 
 const STYLESHEET = "/dashboard/static/market.css";
-const ACCESS = "conveyor.access_token"; // session.js keeps the token under this key
 const MAX_BACKOFF_MS = 30000;
 
 // The views bring their own stylesheet, so the shell's page needs no edit for them.
@@ -74,45 +73,18 @@ export function progressBar(percent, label) {
   return el("span", { className: "bar" }, [bar, el("span", { text: `${Math.round(value)}%` })]);
 }
 
-async function freshToken() {
-  // A cheap call renews an expired access token the way every other call does.
-  await api("GET", "/wallet");
-  return window.sessionStorage.getItem(ACCESS);
-}
-
-// multipart upload of one file to /artifacts; the JSON error shape is read like api().
+// multipart upload of one file to /artifacts; errors are ApiErrors, as from api().
 export async function uploadFile(file, purpose) {
   const form = new FormData();
   form.append("file", file, file.name);
   if (purpose) form.append("purpose", purpose);
-  const token = await freshToken();
-  const response = await fetch("/api/v1/artifacts", {
-    method: "POST",
-    headers: { Authorization: `Bearer ${token}`, Accept: "application/json" },
-    body: form,
-    cache: "no-store",
-    credentials: "omit",
-  });
-  const data = await response.json().catch(() => null);
-  if (!response.ok) {
-    const error = (data && data.error) || {};
-    const err = new Error(error.message || `Upload failed (HTTP ${response.status}).`);
-    err.status = response.status;
-    err.details = error.details;
-    throw err;
-  }
-  return data;
+  return (await apiFetch("POST", "/artifacts", { body: form })).json();
 }
 
-// Save an authenticated download: a link cannot carry the bearer header.
+// Save an authenticated download: a link cannot carry the bearer header. Returns
+// the server's count of results still missing (Conveyor-Missing-Count), if sent.
 export async function download(path, filename) {
-  const token = await freshToken();
-  const response = await fetch(`/api/v1${path}`, {
-    headers: { Authorization: `Bearer ${token}` },
-    cache: "no-store",
-    credentials: "omit",
-  });
-  if (!response.ok) throw new Error(`Download failed (HTTP ${response.status}).`);
+  const response = await apiFetch("GET", path);
   const url = URL.createObjectURL(await response.blob());
   const link = el("a", { attrs: { href: url, download: filename } });
   document.body.append(link);

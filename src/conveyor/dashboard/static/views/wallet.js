@@ -2,6 +2,7 @@
 // Stripe sends the user to its checkout), and the history with cursor paging.
 
 import { el, formatTime } from "../dom.js";
+import { idempotentAction } from "../session.js";
 import { cardRow, cardTable, credits, ensureStylesheet, section, signed } from "./market_util.js";
 
 const PAGE = 20;
@@ -131,6 +132,8 @@ export async function mount(root, ctx) {
   }
 
   function bind({ form, input, error: formError }, path, verb) {
+    // A click retried after a lost answer reuses the key: the server pays out once.
+    const send = idempotentAction();
     form.addEventListener("submit", async (event) => {
       event.preventDefault();
       formError.textContent = "";
@@ -144,7 +147,7 @@ export async function mount(root, ctx) {
       const button = form.querySelector("button");
       button.disabled = true;
       try {
-        const payment = await ctx.api("POST", path, { amount });
+        const payment = await send("POST", path, { amount });
         if (payment.checkout_url) {
           window.location.assign(payment.checkout_url);
           return;
