@@ -60,7 +60,7 @@ _INSERT = insert(tasks).returning(tasks.c.id)
 
 def as_created(item: NewTask, now: datetime) -> Task:
     """The task exactly as its insert stores it (what a read would return)."""
-    return row_to_task({**new_row(item, now), **dict.fromkeys(_UNWRITTEN)})  # type: ignore[arg-type]
+    return row_to_task({**new_row(item, now), **dict.fromkeys(_UNWRITTEN)})
 
 
 async def insert_task(

@@ -24,7 +24,6 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.selectable import TextualSelect
@@ -45,7 +44,8 @@ from conveyor.store.types import UTCDateTime
 TASK_COLUMNS = tuple(tasks.c)
 
 
-def row_to_task(row: RowMapping) -> Task:
+def row_to_task(row: Mapping[Any, Any]) -> Task:
+    """A task from a row (or from new_row's dict: store/submit.py builds one)."""
     return Task(
         id=row["id"],
         task_type=row["task_type"],
