@@ -134,10 +134,14 @@ class Metrics:
     # --- hooks: one call from each place a task moves ---------------------------
 
     def claimed(self, tasks: list[Task]) -> None:
-        """A claim's tasks: counted, and each first start's wait observed."""
+        """A claim's tasks: counted, each one's claim latency (due to leased, every
+        run) and each first start's wait (due to started, by type) observed."""
         self.task_claims_total.inc(len(tasks))
         self.claim_batch_size.observe(len(tasks))
         for task in tasks:
+            if task.leased_at is not None:
+                latency = (task.leased_at - task.run_at).total_seconds()
+                self.claim_latency_seconds.observe(max(latency, 0.0))
             if task.runs == 0 and task.started_at is not None:
                 waited = (task.started_at - task.run_at).total_seconds()
                 self.task_wait_seconds.labels(task.task_type).observe(max(waited, 0.0))

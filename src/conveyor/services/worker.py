@@ -96,7 +96,7 @@ class WorkerService:
             if types is not None and fresh is not None:
                 claimed = await self._claim_in(unit, fresh, types, req, now)
         self._count_finishes(finished, now)
-        self._count_claims(claimed, now, node.id)
+        self._count_claims(claimed, node.id)
         wait = min(req.wait_seconds, self.rt.settings.max_wait_seconds)
         if types is None or not claiming or claimed or wait <= 0:
             return claimed, finished
@@ -145,7 +145,7 @@ class WorkerService:
             if fresh is None:
                 return []
             claimed = await self._claim_in(unit, fresh, types, req, now, task_id=task_id)
-        self._count_claims(claimed, now, node.id)
+        self._count_claims(claimed, node.id)
         return claimed
 
     async def _claim_in(
@@ -177,11 +177,8 @@ class WorkerService:
         unit.outbox.status_changed(claimed)
         return claimed
 
-    def _count_claims(self, claimed: list[Task], now: datetime, node_id: str) -> None:
+    def _count_claims(self, claimed: list[Task], node_id: str) -> None:
         self.rt.metrics.claimed(claimed)
-        for task in claimed:
-            waited = (now - task.run_at).total_seconds()
-            self.rt.metrics.claim_latency_seconds.observe(max(0.0, waited))
         tracing.current().claimed(claimed, node_id)
 
     async def finish_many(self, node: Node, finishes: Sequence[Finish]) -> list[FinishOutcome]:
