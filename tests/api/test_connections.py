@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from conveyor.api.app import create_app
-from tests.server import serve_asgi
+from tests.server import serve_asgi, wait_until
 from tests.server import test_settings as settings_for
 
 BODY_TIMEOUT = 0.5
@@ -94,6 +94,33 @@ async def test_a_body_in_time_is_not_cut_short(server: str) -> None:
     async with httpx.AsyncClient(base_url=server) as client:
         r = await client.post("/api/v1/auth/login", json={"username": "x", "password": "y"})
         assert r.status_code == 401  # read and answered, not 408
+
+
+async def test_a_client_gone_mid_body_is_499_not_a_500(
+    server: str, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """The client hangs up half-way through its body: nobody is answered, the request
+    is counted as a 4xx (499), and no "unhandled error" with a stack trace is logged."""
+    reader, writer = await _connect(server)
+    writer.write(
+        b"POST /api/v1/tasks HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+        b"Content-Length: 1000\r\n\r\n{"
+    )
+    await writer.drain()
+    await asyncio.sleep(0)  # let the server start reading the body
+    writer.close()
+    await writer.wait_closed()
+
+    async def counted() -> str | None:
+        async with httpx.AsyncClient(base_url=server) as client:
+            text = (await client.get("/metrics")).text
+        return text if 'route="/api/v1/tasks",status="4xx"' in text else None
+
+    metrics = await wait_until(counted, 5, "the abandoned request counted")
+    assert 'route="/api/v1/tasks",status="5xx"' not in metrics
+    logged = capfd.readouterr()
+    assert "unhandled error" not in logged.out + logged.err
+    assert "status=499" in logged.out + logged.err or '"status": 499' in logged.out + logged.err
 
 
 async def _connect(url: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:

@@ -73,8 +73,15 @@ class Refusal:
         )
 
 
-class _Refused(Exception):
-    pass
+class EdgeRefusal(Exception):
+    """Raised into the app when the edge ends a request itself (a body too large or
+    too slow, a client gone mid-body): the edge answers, or knows nobody listens, so
+    the app's catch-all must neither answer nor log it as a bug."""
+
+
+# A client that hung up before its body arrived (nginx's number): logged and counted,
+# never answered.
+CLIENT_GONE = 499
 
 
 class Edge:
@@ -146,6 +153,7 @@ class _Exchange:
         self.answered: float | None = None
         self.refusal: Refusal | None = None
         self._refused_sent = False
+        self._client_gone = False
         self._response_started = False
         self._body_done = scope.get("method") in BODILESS
         self._seen = 0
@@ -162,9 +170,12 @@ class _Exchange:
         receive = self._receive if self._body_done else self.receive
         try:
             await self.edge.app(self.scope, receive, self.send)
-        except _Refused:
+        except EdgeRefusal:
             if self._response_started:
                 raise
+        if self._client_gone:
+            self.status = CLIENT_GONE
+            return
         if self.refusal is not None:
             await self._send_refusal()
 
@@ -182,7 +193,11 @@ class _Exchange:
                 "request_timeout",
                 f"the request body did not arrive within {timeout:g} seconds",
             )
-            raise _Refused from None
+            raise EdgeRefusal from None
+        if message["type"] == "http.disconnect":
+            self._body_done = True
+            self._client_gone = True
+            raise EdgeRefusal
         if message["type"] != "http.request":
             self._body_done = True
             return message
@@ -192,12 +207,14 @@ class _Exchange:
             self.refusal = self._too_large()
             if more:
                 await _drain(self._receive)
-            raise _Refused
+            raise EdgeRefusal
         if not more:
             self._body_done = True
         return message
 
     async def send(self, message: Message) -> None:
+        if self._client_gone:
+            return  # whatever the framework answers, nobody is there to read it
         if self.refusal is not None and not self._response_started:
             # The framework may catch our exception while parsing the body and
             # answer 400 itself; whatever it answers, the client gets our refusal.

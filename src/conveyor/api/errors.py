@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match, Route
 
+from conveyor.api.edge import EdgeRefusal
 from conveyor.errors import ConveyorError, RateLimited, Unauthorized, Unavailable
 from conveyor.observability.logging import get_logger
 
@@ -117,8 +118,11 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-    # The stack trace goes to the log only; the client learns nothing internal.
-    log.exception("unhandled error", path=request.url.path, method=request.method)
+    # The edge's own refusals pass through here on their way out; the edge answers
+    # them (api/edge.py), so they are neither bugs nor worth a stack trace.
+    if not isinstance(exc, EdgeRefusal):
+        # The stack trace goes to the log only; the client learns nothing internal.
+        log.exception("unhandled error", path=request.url.path, method=request.method)
     # Starlette re-raises the error after this response is sent, and uvicorn then
     # drops the connection: saying so lets a keep-alive client open a new one for
     # its next request instead of having that request reset.
