@@ -101,7 +101,7 @@ async def test_a_client_gone_mid_body_is_499_not_a_500(
 ) -> None:
     """The client hangs up half-way through its body: nobody is answered, the request
     is counted as a 4xx (499), and no "unhandled error" with a stack trace is logged."""
-    reader, writer = await _connect(server)
+    _, writer = await _connect(server)
     writer.write(
         b"POST /api/v1/tasks HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
         b"Content-Length: 1000\r\n\r\n{"

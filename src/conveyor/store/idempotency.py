@@ -23,6 +23,18 @@ class StoredResponse:
     response: Any
 
 
+def key_row(principal_id: str, key: str, stored: StoredResponse, now: datetime) -> dict[str, Any]:
+    """The row that keeps ``stored`` under the caller's key."""
+    return {
+        "principal_id": principal_id,
+        "key": key,
+        "request_hash": stored.request_hash,
+        "status_code": stored.status_code,
+        "response": stored.response,
+        "created_at": now,
+    }
+
+
 async def find(conn: AsyncConnection, principal_id: str, key: str) -> StoredResponse | None:
     stmt = select(idempotency_keys).where(
         idempotency_keys.c.principal_id == principal_id, idempotency_keys.c.key == key
@@ -42,16 +54,7 @@ async def remember(
 ) -> None:
     """Insert in the same transaction as the work, so the key and its effect land together."""
     try:
-        await conn.execute(
-            idempotency_keys.insert().values(
-                principal_id=principal_id,
-                key=key,
-                request_hash=stored.request_hash,
-                status_code=stored.status_code,
-                response=stored.response,
-                created_at=now,
-            )
-        )
+        await conn.execute(idempotency_keys.insert(), key_row(principal_id, key, stored, now))
     except IntegrityError as exc:
         # Two first requests with one key raced; the loser's work rolls back.
         raise Conflict("a request with this idempotency key is already in flight") from exc
@@ -79,15 +82,7 @@ async def insert_if_new(
     that transaction, then do nothing if it committed: the caller rolls back and
     replays the stored answer, so two racing first requests get one answer."""
     stmt = _INSERT_IF_NEW[conn.dialect.name == "postgresql"]
-    values = {
-        "principal_id": principal_id,
-        "key": key,
-        "request_hash": stored.request_hash,
-        "status_code": stored.status_code,
-        "response": stored.response,
-        "created_at": now,
-    }
-    return bool((await conn.execute(stmt, values)).rowcount)
+    return bool((await conn.execute(stmt, key_row(principal_id, key, stored, now))).rowcount)
 
 
 async def purge_before(conn: AsyncConnection, cutoff: datetime) -> int:

@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from conveyor.domain.tasks import NewTask, Task
 from conveyor.errors import Conflict
-from conveyor.store.idempotency import StoredResponse
+from conveyor.store.idempotency import StoredResponse, key_row
 from conveyor.store.schema import idempotency_keys, tasks
 from conveyor.store.tasks import new_row, row_to_task
 
@@ -31,7 +31,7 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # The columns a new task's insert writes, as new_row (the transactional path) has them.
 _WRITTEN = tuple(new_row(NewTask("", "", {}, {}, None, None, 0, 1, _EPOCH, None), _EPOCH))
 _UNWRITTEN = tuple(c.name for c in tasks.c if c.name not in _WRITTEN)
-_KEY_COLUMNS = ("principal_id", "key", "request_hash", "status_code", "response", "created_at")
+_KEY_COLUMNS = tuple(c.name for c in idempotency_keys.c)
 
 
 def _build() -> Any:
@@ -76,15 +76,7 @@ async def insert_task(
     """
     params = new_row(item, now)
     if key is not None:
-        principal_id, key_value, stored = key
-        params.update(
-            k_principal_id=principal_id,
-            k_key=key_value,
-            k_request_hash=stored.request_hash,
-            k_status_code=stored.status_code,
-            k_response=stored.response,
-            k_created_at=now,
-        )
+        params.update({f"k_{name}": v for name, v in key_row(*key, now).items()})
     try:
         result = await conn.execute(_INSERT_WITH_KEY if key is not None else _INSERT, params)
     except IntegrityError as exc:
