@@ -13,13 +13,15 @@ from sqlalchemy import event
 
 from conveyor.domain.access import Principal
 from conveyor.domain.jobs import JobSpec
+from conveyor.domain.ledger import TransactionKind, split_fee
 from conveyor.domain.states import Role
 from conveyor.services.job_presence import JobPresence
-from conveyor.services.jobs import JobService
+from conveyor.services.jobs import JobService, JobView
 from conveyor.services.nodes import NodeService, NodeSpec
 from conveyor.services.runtime import Runtime
 from conveyor.services.tasks import TaskService, TaskSpec
-from conveyor.services.worker import ClaimInput, WorkerService
+from conveyor.services.worker import ClaimInput, Finish, WorkerService
+from conveyor.store import ledger
 from tests.server import runtime
 
 ADMIN = Principal("admin", Role.ADMIN, "admin")
@@ -70,3 +72,66 @@ async def test_a_claim_without_jobs_runs_no_job_statement(
         # Room left after the plain part: one statement chooses (and locks) the job.
         assert len(touching_jobs(with_job)) >= 1
         assert len(with_job) > len(plain)
+
+
+def touching_ledger(sql: list[str]) -> list[str]:
+    return [s for s in sql if "ledger_" in s]
+
+
+async def test_a_finish_batch_settles_its_chunks_in_a_fixed_number_of_statements(
+    database_url: str, tmp_path: Path
+) -> None:
+    """Two chunks or eight ended by one claim: the same ledger statements, and every
+    chunk still its own transaction (paid, or released when it failed for good)."""
+    async with runtime(database_url, tmp_path) as rt:
+        node, _ = await NodeService(rt).register(
+            ADMIN, NodeSpec(name="n", node_id="n", max_concurrency=16)
+        )
+        owned, _ = await NodeService(rt).register(
+            ADMIN, NodeSpec(name="o", node_id="o", owner_id="bob", max_concurrency=16)
+        )
+        async with rt.db.write() as conn:
+            await ledger.deposit(conn, user_id="alice", amount=1_000, ref="funds")
+        jobs = JobService(rt)
+        worker = WorkerService(rt)
+
+        async def end_all(on: Any, job_id: str, count: int) -> list[str]:
+            chunks, _ = await worker.claim(on, ClaimInput(max_tasks=count))
+            assert {c.job_id for c in chunks} == {job_id} and len(chunks) == count
+            # Half completed, half failed for good: settles and releases in one batch.
+            finishes = [
+                Finish(c.id, c.version, "completed" if i % 2 else "failed", retryable=False)
+                for i, c in enumerate(chunks)
+            ]
+            with statements(rt) as seen:
+                _, outcomes = await worker.claim(on, ClaimInput(max_tasks=0, finishes=finishes))
+            assert all(o.ok for o in outcomes)
+            return touching_ledger(seen)
+
+        async def job(price: int, chunks: int) -> str:
+            view = await jobs.create(
+                ALICE, JobSpec("noop", 1, 16, price, max_attempts=1), list(range(chunks))
+            )
+            assert isinstance(view, JobView)
+            return view.job.id
+
+        two = await end_all(node, await job(7, 2), 2)
+        eight = await end_all(owned, await job(9, 8), 8)
+        assert len(two) == len(eight) > 0
+
+        async with rt.db.read() as conn:
+            found = await ledger.audit(conn)
+            alice = await ledger.balances(conn, "alice")
+            bob = await ledger.balances(conn, "bob")
+            settles = await ledger.list_movements(conn, "alice", None, 100)
+        assert (found.total, found.unbalanced_transactions, found.drifted_accounts) == (0, [], [])
+        # Paid: one of the small job's chunks (7, all to the platform: an admin node),
+        # four of the big job's (9 each, bob's minus the fee); the rest released.
+        assert alice.reserved == 0
+        assert alice.available == 1_000 - 7 - 4 * 9
+        fee = split_fee(9, rt.settings.platform_fee_percent)
+        assert bob.earned == 4 * fee.earned
+        # Every chunk its own ledger transaction: 2 + 8 ends, a deposit, two reserves.
+        kinds = [m.kind for m in settles[0]]
+        assert kinds.count(TransactionKind.SETTLE.value) == 5
+        assert kinds.count(TransactionKind.RELEASE.value) == 5

@@ -45,9 +45,13 @@ async def chunks_ended(conn: AsyncConnection, moved: Iterable[Task]) -> None:
         assert task.job_id is not None
         by_job.setdefault(task.job_id, []).append(task)
     earners = await _node_owners(conn, {t.lease_owner for t in ended if t.lease_owner})
-    for job in await job_store.get_jobs(conn, list(by_job), lock=True):
-        for task in by_job[job.id]:
-            await _account(conn, job, task, earners)
+    jobs = await job_store.get_jobs(conn, list(by_job), lock=True)
+    # All the batch's payments and releases at once: a fixed number of statements
+    # however many chunks the batch ended.
+    await ledger.settle_ends(
+        conn, [end for job in jobs for t in by_job[job.id] if (end := _end(job, t, earners))]
+    )
+    for job in jobs:
         # Counting every chunk on each finish made a job's finishes cost O(chunks);
         # the open check reads an index entry or two, the count runs once, at the end.
         if job.status is JobStatus.RUNNING and not await job_store.has_open_chunks(conn, job.id):
@@ -56,25 +60,26 @@ async def chunks_ended(conn: AsyncConnection, moved: Iterable[Task]) -> None:
                 await job_store.finish_job(conn, job.id, status, ended[0].updated_at)
 
 
-async def _account(
-    conn: AsyncConnection, job: Job, task: Task, earners: dict[str, str | None]
-) -> None:
+def _end(job: Job, task: Task, earners: dict[str, str | None]) -> ledger.ChunkEnd | None:
+    """What the chunk's end does to its price; None: nothing (free, or released with
+    its job's cancel)."""
     price = job.price_per_chunk
     if price == 0:
-        return
+        return None
     if task.status is TaskStatus.COMPLETED:
-        await ledger.settle(
-            conn,
-            customer_id=job.owner_id,
-            earner_id=earners.get(task.lease_owner or ""),
-            amount=price,
+        return ledger.ChunkEnd(
+            job.owner_id,
+            price,
+            f"chunk:{task.id}",
+            paid=True,
             fee_percent=job.fee_percent,
-            ref=f"chunk:{task.id}",
+            earner_id=earners.get(task.lease_owner or ""),
         )
-    elif task.status in UNPAID_ENDS and not (
+    if task.status in UNPAID_ENDS and not (
         task.status is TaskStatus.CANCELLED and is_job_cancel(task.error)
     ):
-        await ledger.release(conn, user_id=job.owner_id, amount=price, ref=f"release:{task.id}")
+        return ledger.ChunkEnd(job.owner_id, price, f"release:{task.id}", paid=False)
+    return None
 
 
 async def _node_owners(conn: AsyncConnection, node_ids: set[str]) -> dict[str, str | None]:
