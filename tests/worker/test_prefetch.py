@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import signal
 from pathlib import Path
 from typing import Any
@@ -170,3 +171,52 @@ async def test_a_claim_answer_whose_lease_ran_out_while_paused_is_not_run(
     assert count(tmp_path, "run") == {task_id: 1}, "run once, by the other worker"
     (task,) = await _tasks(api, user, [task_id])
     assert task["result"]["node"] == "other" and task["status"] == "completed"
+
+
+async def test_slow_tasks_are_not_hoarded_once_their_run_time_is_known(
+    api: Api, tmp_path: Path
+) -> None:
+    """Default window (0.1 s of work per slot, at most 32): after its first batch a
+    worker of 0.3 s tasks holds one task beside the running one, never more, so a
+    second worker that joins late still gets its share of the queue."""
+    admin, user = await api.admin_headers(), await api.user_headers("alice")
+    ids = await _submit(api, user, [{"task_type": "slow", "params": {"seconds": 0.3}}] * 16)
+    first = start_worker(
+        api.base_url, *(await _node(api, admin, "first")), tmp_path, "--concurrency", "1"
+    )
+    late: Any = None
+    try:
+
+        async def first_batch_done() -> bool:
+            done = [t for t in await _tasks(api, user, ids) if t["status"] == "completed"]
+            return len(done) >= 5
+
+        # Its first claim, before any run time is known, takes 1 + 4 (FIRST_GUESS).
+        await wait_until(first_batch_done, 30, "the first worker ran its first batch")
+        late = start_worker(
+            api.base_url, *(await _node(api, admin, "late")), tmp_path, "--concurrency", "1"
+        )
+        held_most = 0
+        while True:
+            # One list request, one query: a consistent snapshot of the leases.
+            r = await api.http.get(
+                "/tasks", params={"status": "in_progress", "limit": 100}, headers=user
+            )
+            assert r.status_code == 200, r.text
+            leased = r.json()["tasks"]
+            held = [t for t in leased if t["lease_owner"] == "first"]
+            held_most = max(held_most, len(held))
+            if not leased and all(t["status"] == "completed" for t in await _tasks(api, user, ids)):
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        first.proc.send_signal(signal.SIGTERM)
+        assert await first.wait_exit(20) == 0, first.stderr()
+        if late is not None:
+            late.proc.send_signal(signal.SIGTERM)
+            assert await late.wait_exit(20) == 0, late.stderr()
+    assert 1 <= held_most <= 2, held_most
+    ran_late = [
+        t for t in await _tasks(api, user, ids) if t["attempt_history"][-1]["node_id"] == "late"
+    ]
+    assert len(ran_late) >= 2, "the late worker got a share of the queue"

@@ -66,7 +66,11 @@ def worker(
     builtin: Annotated[bool, typer.Option("--builtin", help="add the built-in handlers")] = False,
     concurrency: Annotated[int | None, typer.Option(help="tasks run at once")] = None,
     prefetch: Annotated[
-        int | None, typer.Option(help="tasks claimed ahead of free slots (default 4)")
+        int | None, typer.Option(help="most tasks claimed ahead of free slots (default 32)")
+    ] = None,
+    prefetch_seconds: Annotated[
+        float | None,
+        typer.Option(help="expected work held ahead per slot, in seconds (default 0.1)"),
     ] = None,
     sync_mode: Annotated[str | None, typer.Option(help="thread or process")] = None,
     grace: Annotated[float | None, typer.Option(help="seconds to finish on SIGTERM")] = None,
@@ -105,6 +109,7 @@ def worker(
         "server_url": server,
         "concurrency": concurrency,
         "prefetch": prefetch,
+        "prefetch_seconds": prefetch_seconds,
         "sync_mode": sync_mode,
         "grace_seconds": grace,
         "poll_wait_seconds": poll_wait,

@@ -19,8 +19,11 @@ class WorkerConfig(BaseSettings):
     concurrency: int = Field(default=8, ge=1, le=10000)
     # Tasks claimed ahead of free slots and held until one frees (Celery's prefetch):
     # the next task starts without a round trip, and the refill carries the results.
-    # 0: claim only for free slots.
-    prefetch: int = Field(default=4, ge=0, le=1000)
+    # At most ``prefetch`` of them, and only about ``prefetch_seconds`` of expected
+    # work per slot (from this worker's recent run times; at least one).
+    # prefetch 0: claim only for free slots.
+    prefetch: int = Field(default=32, ge=0, le=1000)
+    prefetch_seconds: float = Field(default=0.1, ge=0, le=3600)
     # How many tasks one claim may bring; by default the free slots.
     batch_size: int | None = Field(default=None, ge=1, le=1000)
     # Long-poll wait of an idle worker; short enough that shutdown is prompt.

@@ -4,10 +4,13 @@ One round trip both returns the results of finished tasks and claims new ones. W
 a long-poll claim is waiting, results of tasks finishing meanwhile go out on their
 own (a claim for zero tasks), so a result never waits for new work to arrive.
 
-Up to ``prefetch`` tasks beyond the running ones are claimed ahead and held here, as
-Celery's prefetch does: a worker running one task at a time starts the next one
-without a round trip. The buffer is refilled once half empty (or once a result has
-waited ``finish_coalesce_seconds``), carrying every result finished meanwhile.
+Tasks beyond the running ones are claimed ahead and held here, as Celery's prefetch
+does: a worker running one task at a time starts the next one without a round trip.
+How many is bounded by time (about ``prefetch_seconds`` of expected work per slot, at
+most ``prefetch`` tasks: worker/prefetch.py), so fast tasks come many per round trip
+and slow ones are not hoarded away from idle workers. The buffer is refilled once
+half empty (or once a result has waited ``finish_coalesce_seconds``), carrying every
+result finished meanwhile.
 Their leases run from the claim and are extended by heartbeats like the running
 tasks'; one whose lease ran out before it could start (a paused worker, a long task
 ahead of it) is handed back unrun: the server may have given it to another node.
@@ -48,6 +51,7 @@ from conveyor.worker.app import Registration, Worker
 from conveyor.worker.config import WorkerConfig
 from conveyor.worker.context import HandlerError, TaskContext
 from conveyor.worker.errors import describe_failure
+from conveyor.worker.prefetch import PrefetchWindow
 from conveyor.worker.processes import ProcessPool
 from conveyor.worker.results import ResultBuffer
 
@@ -108,6 +112,7 @@ class WorkerRunner:
         self.running: dict[str, Running] = {}
         self.waiting: deque[Held] = deque()
         self.results = ResultBuffer(config.finish_coalesce_seconds)
+        self.prefetch = PrefetchWindow(config.prefetch, config.prefetch_seconds, config.concurrency)
         self.stopping = asyncio.Event()
         self._slot_freed = asyncio.Event()
         # time.monotonic() when the claim in flight was sent; None when none is.
@@ -165,9 +170,9 @@ class WorkerRunner:
 
     async def _claim_loop(self) -> None:
         failures = 0
-        capacity = self.config.concurrency + self.config.prefetch
         while not self.stopping.is_set():
             self._fill_slots()
+            capacity = self.config.concurrency + self.prefetch.size()
             room = capacity - len(self.running) - len(self.waiting)
             if room <= 0 or not self._claim_due():
                 self._slot_freed.clear()
@@ -239,7 +244,7 @@ class WorkerRunner:
     def _claim_due(self) -> bool:
         """Half empty, or a result held its time: one request per two or three fast
         tasks instead of one per task, and no result waits longer than the flusher's."""
-        return len(self.waiting) <= self.config.prefetch // 2 or self.results.hold_left() == 0
+        return len(self.waiting) <= self.prefetch.size() // 2 or self.results.hold_left() == 0
 
     async def _wait_for(self, event: asyncio.Event, timeout: float | None = None) -> None:
         stop = asyncio.create_task(self.stopping.wait())
@@ -278,6 +283,7 @@ class WorkerRunner:
         payload: dict[str, Any] | None
         failure: BaseException | None = None
         entry.trace.start()
+        began = time.monotonic()
         try:
             with entry.trace.active():
                 result = await self._call(reg, task, ctx)
@@ -291,6 +297,7 @@ class WorkerRunner:
             payload = finish_payload(task, None, "failed", error=error, retryable=retryable)
             log.info("task failed", task_id=task.id, error=error["message"], retryable=retryable)
         finally:
+            self.prefetch.observe(time.monotonic() - began)
             self.running.pop(task.id, None)
             if self._processes is not None:
                 self._processes.forget(task.id)
