@@ -43,6 +43,9 @@ _SECRET_SHAPES = re.compile(
 # aiosqlite's DEBUG lines repeat every statement with its parameters: noise that
 # carries data, never useful to an operator.
 _CAPPED_LOGGERS = {"aiosqlite": logging.INFO}
+# The HTTP client logs a line per request at INFO ("HTTP Request: POST ..."): in a
+# worker that is several lines a second burying its own. Shown at DEBUG only.
+_QUIET_UNLESS_DEBUG = ("httpx", "httpcore")
 
 
 def scrub(text: str) -> str:
@@ -100,6 +103,9 @@ def configure_logging(level: str = "INFO", json: bool = False) -> None:
     root.setLevel(numeric)
     for name, floor in _CAPPED_LOGGERS.items():
         logging.getLogger(name).setLevel(max(numeric, floor))
+    for name in _QUIET_UNLESS_DEBUG:
+        quiet = numeric if numeric <= logging.DEBUG else max(numeric, logging.WARNING)
+        logging.getLogger(name).setLevel(quiet)
     if numeric <= logging.DEBUG:
         # DEBUG shows the SQL statements (SQLAlchemy keeps its loggers at WARNING
         # otherwise); the engines hide their parameters (store/database.py).
@@ -107,4 +113,6 @@ def configure_logging(level: str = "INFO", json: bool = False) -> None:
 
 
 def get_logger(name: str) -> Any:
-    return structlog.get_logger(name)
+    # The name is bound as ``logger``, the key stdlib records get, so every line,
+    # ours or a library's, says where it came from.
+    return structlog.get_logger(name, logger=name)
