@@ -68,12 +68,33 @@ def emit_json_line(data: Any) -> None:
     sys.stdout.flush()
 
 
-def fail(message: str, code: int, as_json: bool, error_code: str = "error") -> NoReturn:
+def fail(
+    message: str, code: int, as_json: bool, error_code: str = "error", details: Any = None
+) -> NoReturn:
+    """Print an error and exit; ``details`` are the server's per-field problems."""
     if as_json:
-        emit_json({"error": {"code": error_code, "message": message}})
+        error: dict[str, Any] = {"code": error_code, "message": message}
+        if details:
+            error["details"] = details
+        emit_json({"error": error})
     else:
+        # The message and the fields quote the server and what the user sent.
         errors.print(f"[red]error:[/red] {plain(message)}")
+        for line in _detail_lines(details):
+            errors.print(f"  {plain(line)}")
     raise typer.Exit(code)
+
+
+def _detail_lines(details: Any) -> list[str]:
+    """``field: message`` per problem of an error's ``details`` (a list of objects)."""
+    if not isinstance(details, list):
+        return []
+    lines = []
+    for detail in details:
+        if isinstance(detail, dict):
+            field, why = detail.get("field"), detail.get("message")
+            lines.append(f"{field}: {why}" if field and why else str(field or why or detail))
+    return lines
 
 
 def exit_code_for(exc: Exception) -> int:
@@ -97,7 +118,7 @@ async def guarded(action: Callable[[], Awaitable[T]], as_json: bool) -> T:
     try:
         return await action()
     except ApiError as exc:
-        fail(exc.message, exit_code_for(exc), as_json, exc.code)
+        fail(exc.message, exit_code_for(exc), as_json, exc.code, exc.details)
     except ConnectionFailed as exc:
         fail(f"cannot reach the server: {exc}", UNREACHABLE, as_json, "unreachable")
 

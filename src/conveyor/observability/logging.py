@@ -13,7 +13,7 @@ import logging
 import re
 import sys
 from collections.abc import MutableMapping
-from typing import Any
+from typing import Any, TextIO
 
 import structlog
 
@@ -61,6 +61,23 @@ def redact(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[s
     return event
 
 
+class _NamedPrintLogger(structlog.PrintLogger):
+    """A PrintLogger that knows the name ``get_logger`` was given."""
+
+    def __init__(self, file: TextIO, name: str | None) -> None:
+        super().__init__(file)
+        self.name = name
+
+
+def _add_name(logger: Any, _: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    # ``logger``, the key stdlib records get: every line, ours or a library's, says
+    # where it came from.
+    name = getattr(logger, "name", None)
+    if name:
+        event.setdefault("logger", name)
+    return event
+
+
 def configure_logging(level: str = "INFO", json: bool = False) -> None:
     numeric = logging.getLevelName(level.upper())
     if not isinstance(numeric, int):
@@ -78,12 +95,13 @@ def configure_logging(level: str = "INFO", json: bool = False) -> None:
     structlog.configure(
         processors=[
             *shared,
+            _add_name,
             redact,
             structlog.processors.format_exc_info,
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=lambda *args: _NamedPrintLogger(sys.stderr, args[0] if args else None),
         cache_logger_on_first_use=True,
     )
     # Exceptions are formatted before redaction here: a traceback quotes values too.
@@ -113,6 +131,4 @@ def configure_logging(level: str = "INFO", json: bool = False) -> None:
 
 
 def get_logger(name: str) -> Any:
-    # The name is bound as ``logger``, the key stdlib records get, so every line,
-    # ours or a library's, says where it came from.
-    return structlog.get_logger(name, logger=name)
+    return structlog.get_logger(name)
