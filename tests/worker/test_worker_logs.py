@@ -9,6 +9,8 @@ import signal
 from pathlib import Path
 from typing import Any
 
+from conveyor.domain.jobs import SANDBOX_TASK_TYPE
+from tests.sandbox.test_worker_sandbox import SANDBOX_ENV
 from tests.server import Api, wait_until
 from tests.worker.procs import TYPES, WorkerProcess, start_worker, submit_tasks
 
@@ -85,3 +87,33 @@ async def test_a_bad_log_setting_is_a_usage_error(api: Api, tmp_path: Path) -> N
     finally:
         worker.stop()
     assert "log_json" in worker.stderr() and "Traceback" not in worker.stderr()
+
+
+async def test_sandbox_notices_are_log_events_in_json_mode(api: Api, tmp_path: Path) -> None:
+    # What --sandbox tells its operator (the probe, the labels) are events too, so
+    # even this worker's output is JSON lines throughout.
+    admin = await api.admin_headers()
+    node_id, secret = await api.create_node(admin, node_id="box", task_types=[SANDBOX_TASK_TYPE])
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {**SANDBOX_ENV, "HOME": str(home), "CONVEYOR_LOG_JSON": "1"}
+    worker = start_worker(api.base_url, node_id, secret, tmp_path, "--sandbox", env=env, module="")
+    try:
+
+        def running() -> bool:
+            # Logged once its SIGTERM handler is in place, after the labels.
+            return '"worker started"' in worker.log.read_text()
+
+        await wait_until(running, 30, "the worker started")
+    finally:
+        worker.proc.send_signal(signal.SIGTERM)
+        assert await worker.wait_exit(20) == 0, worker.stderr()
+    text = worker.log.read_text()
+    records = {r["event"]: r for r in map(json.loads, text.splitlines()) if r}
+    # Which runtimes pass their probe depends on the machine (and its load).
+    runtimes = records["sandbox ready"]["labels"]
+    assert runtimes and set(runtimes.values()) == {"true"}, runtimes
+    assert records["node labels"]["node_id"] == node_id
+    assert records["node labels"]["labels"] == runtimes
+    assert list(records)[-1] == "worker stopped"
+    assert secret not in text and "eyJ" not in text
