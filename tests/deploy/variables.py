@@ -17,11 +17,9 @@ def _names(settings: type[BaseSettings]) -> set[str]:
 
 # `conveyor serve` and `conveyor db`.
 SERVER = frozenset(_names(Settings))
-# `conveyor worker`: its config, the built-in handlers', the sandbox's, and the log
-# level (read by cli/worker_cmd.py; the worker has no JSON log switch).
-WORKER = frozenset(
-    _names(WorkerConfig) | _names(HandlerSettings) | _names(SandboxConfig) | {"CONVEYOR_LOG_LEVEL"}
-)
+# `conveyor worker`: its config (CONVEYOR_LOG_LEVEL and CONVEYOR_LOG_JSON among it),
+# the built-in handlers' and the sandbox's.
+WORKER = frozenset(_names(WorkerConfig) | _names(HandlerSettings) | _names(SandboxConfig))
 
 
 def read_by(command: str) -> frozenset[str]:

@@ -58,7 +58,9 @@ def start_worker(
             "CONVEYOR_NODE_SECRET": secret,
             "CONVEYOR_TEST_LOG": str(tmp / "runs.log"),
             "CONVEYOR_POLL_WAIT_SECONDS": "1",
-            "PYTHONPATH": str(REPO),
+            # This checkout's code, not whatever conveyor is installed (an editable
+            # install may point at another worktree), and its tests package.
+            "PYTHONPATH": os.pathsep.join([str(REPO / "src"), str(REPO)]),
         }
     )
     environment.update(env or {})

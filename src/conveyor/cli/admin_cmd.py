@@ -22,7 +22,8 @@ def _users_table(users: list[User]) -> Table:
     table = Table("id", "username", "role", "disabled", "created")
     for user in users:
         created = user.created_at.isoformat(timespec="seconds") if user.created_at else ""
-        table.add_row(user.id, user.username, user.role, "yes" if user.disabled else "", created)
+        name, role = output.plain(user.username), output.plain(user.role)
+        table.add_row(output.plain(user.id), name, role, "yes" if user.disabled else "", created)
     return table
 
 
@@ -80,8 +81,8 @@ def invite(
     if as_json:
         output.emit_json(created)
     else:
-        output.console.print(f"invite code: [bold]{created['code']}[/bold]")
-        output.console.print(f"expires at {created['expires_at']}")
+        output.console.print(f"invite code: [bold]{output.plain(created['code'])}[/bold]")
+        output.console.print(f"expires at {output.plain(created['expires_at'])}")
 
 
 @app.command("reset-password")

@@ -50,8 +50,8 @@ def job_table(jobs: list[Job]) -> Table:
         table.add_column(column, overflow="fold")
     for job in jobs:
         table.add_row(
-            job.id,
-            job.task_type,
+            output.plain(job.id),
+            output.plain(job.task_type),
             output.status_text(job.status),
             str(job.chunk_count),
             str(job.chunks_done),
@@ -142,7 +142,7 @@ def status(job_id: str, server: Server = None, as_json: AsJson = False) -> None:
     if not as_json:
         counts = ", ".join(f"{k} {v}" for k, v in sorted(job.counts.items()))
         eta = "-" if job.eta_seconds is None else f"{job.eta_seconds:.0f}s"
-        output.console.print(f"chunks: {counts}   eta: {eta}")
+        output.console.print(f"chunks: {output.plain(counts)}   eta: {eta}")
 
 
 class _Rate:
@@ -180,7 +180,7 @@ def watch(
             TextColumn("{task.fields[status]}"),
             TimeElapsedColumn(),
         )
-        row = bar.add_task(job_id[:12], total=None, rate="-", eta="-", status="")
+        row = bar.add_task(output.plain(job_id[:12]), total=None, rate="-", eta="-", status="")
         rate: _Rate | None = None
         with Live(bar, console=output.console, refresh_per_second=10):
             async for event in client.job_events(job_id):
@@ -198,7 +198,7 @@ def watch(
                     completed=done,
                     rate=rate.text(done),
                     eta="-" if eta is None else f"{eta:.0f}s",
-                    status=data["status"],
+                    status=output.plain(data["status"]),
                 )
         return await client.job(job_id)
 
@@ -238,7 +238,7 @@ def results(
 
     missing, count = with_client(server, as_json, run)
     if count:
-        output.errors.print(f"{count} chunk(s) missing: {missing}")
+        output.errors.print(f"{count} chunk(s) missing: {output.plain(missing)}")
 
 
 @app.command("cancel")

@@ -12,7 +12,6 @@ import os
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-import typer
 from pydantic import SecretStr
 
 from conveyor.cli import output
@@ -71,7 +70,15 @@ async def run_marketplace(
     except (MarketplaceError, ConveyorClientError) as exc:
         output.fail(str(exc), output.ERROR, False)
     labels = ", ".join(f"{k}={v}" for k, v in runtime_labels.items())
-    typer.echo(f"marketplace node {creds.node_id} on {server} takes chunks of: {labels}", err=True)
+    text = f"marketplace node {creds.node_id} on {server} takes chunks of: {labels}"
+    output.notice(
+        config.log_json,
+        text,
+        "marketplace node ready",
+        node_id=creds.node_id,
+        server=server,
+        labels=runtime_labels,
+    )
     config = config.model_copy(
         update={
             "node_id": creds.node_id,
@@ -80,6 +87,7 @@ async def run_marketplace(
         }
     )
     async with AsyncClient(server, node_id=creds.node_id, secret=creds.secret) as client:
-        runner = MarketplaceRunner(handlers, client, config, earnings=Earnings(call))
+        earnings = Earnings(call, as_log=config.log_json)
+        runner = MarketplaceRunner(handlers, client, config, earnings=earnings)
         runner.install_signal_handlers()
         await runner.run()

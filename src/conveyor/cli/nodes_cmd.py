@@ -24,8 +24,8 @@ def _show(node: Node, as_json: bool) -> None:
     output.console.print(output.node_table([node]))
     if node.secret:
         output.console.print(
-            f"node secret (shown once): [bold]{node.secret}[/bold]\n"
-            f"run: conveyor worker <module> --node-id {node.id} --secret <secret>"
+            f"node secret (shown once): [bold]{output.plain(node.secret)}[/bold]\n"
+            f"run: conveyor worker <module> --node-id {output.plain(node.id)} --secret <secret>"
         )
 
 
@@ -119,7 +119,7 @@ def delete(node_id: str, server: Server = None, as_json: AsJson = False) -> None
     if as_json:
         output.emit_json({"deleted": node_id})
     else:
-        output.console.print(f"deleted {node_id}")
+        output.console.print(f"deleted {output.plain(node_id)}")
 
 
 @app.command("cleanup")
@@ -133,7 +133,8 @@ def cleanup(
     if as_json:
         output.emit_json({"deleted": deleted})
     else:
-        output.console.print(f"removed {len(deleted)} dead node(s): {' '.join(deleted) or '-'}")
+        removed = output.plain(" ".join(deleted) or "-")
+        output.console.print(f"removed {len(deleted)} dead node(s): {removed}")
 
 
 def _read_fleet(path: Path) -> list[dict[str, Any]]:
@@ -170,6 +171,5 @@ def import_nodes(
     if as_json:
         output.emit_json({"nodes": created})
     else:
-        output.console.print(
-            f"imported {len(created)} node(s): {' '.join(n['node_id'] for n in created)}"
-        )
+        ids = output.plain(" ".join(n["node_id"] for n in created))
+        output.console.print(f"imported {len(created)} node(s): {ids}")

@@ -9,6 +9,7 @@ from typing import Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from conveyor.client.errors import (
@@ -22,6 +23,7 @@ from conveyor.client.errors import (
     PermissionDenied,
 )
 from conveyor.client.models import Node, Task
+from conveyor.observability.logging import get_logger
 
 T = TypeVar("T")
 
@@ -39,6 +41,22 @@ INSUFFICIENT_CREDITS = 9
 
 console = Console()
 errors = Console(stderr=True)
+worker_log = get_logger("conveyor.worker")
+
+
+def plain(value: object) -> str:
+    """Text from the server or the user, shown as written: Rich would read ``[bold]``,
+    ``[/]`` or ``items[0]`` in it as markup (and raise on a closing tag it cannot match)."""
+    return escape(str(value))
+
+
+def notice(as_log: bool, text: str, event: str, level: str = "info", **fields: Any) -> None:
+    """A worker's line for its operator: as written, or as a log event when its logs are
+    JSON lines (CONVEYOR_LOG_JSON), so that every line it prints parses."""
+    if as_log:
+        getattr(worker_log, level)(event, **fields)
+    else:
+        typer.echo(text, err=True)
 
 
 def emit_json(data: Any) -> None:
@@ -50,12 +68,33 @@ def emit_json_line(data: Any) -> None:
     sys.stdout.flush()
 
 
-def fail(message: str, code: int, as_json: bool, error_code: str = "error") -> NoReturn:
+def fail(
+    message: str, code: int, as_json: bool, error_code: str = "error", details: Any = None
+) -> NoReturn:
+    """Print an error and exit; ``details`` are the server's per-field problems."""
     if as_json:
-        emit_json({"error": {"code": error_code, "message": message}})
+        error: dict[str, Any] = {"code": error_code, "message": message}
+        if details:
+            error["details"] = details
+        emit_json({"error": error})
     else:
-        errors.print(f"[red]error:[/red] {message}")
+        # The message and the fields quote the server and what the user sent.
+        errors.print(f"[red]error:[/red] {plain(message)}")
+        for line in _detail_lines(details):
+            errors.print(f"  {plain(line)}")
     raise typer.Exit(code)
+
+
+def _detail_lines(details: Any) -> list[str]:
+    """``field: message`` per problem of an error's ``details`` (a list of objects)."""
+    if not isinstance(details, list):
+        return []
+    lines = []
+    for detail in details:
+        if isinstance(detail, dict):
+            field, why = detail.get("field"), detail.get("message")
+            lines.append(f"{field}: {why}" if field and why else str(field or why or detail))
+    return lines
 
 
 def exit_code_for(exc: Exception) -> int:
@@ -79,7 +118,7 @@ async def guarded(action: Callable[[], Awaitable[T]], as_json: bool) -> T:
     try:
         return await action()
     except ApiError as exc:
-        fail(exc.message, exit_code_for(exc), as_json, exc.code)
+        fail(exc.message, exit_code_for(exc), as_json, exc.code, exc.details)
     except ConnectionFailed as exc:
         fail(f"cannot reach the server: {exc}", UNREACHABLE, as_json, "unreachable")
 
@@ -95,7 +134,7 @@ STATUS_STYLE = {
 
 
 def status_text(status: str) -> str:
-    return f"[{STATUS_STYLE.get(status, 'white')}]{status}[/]"
+    return f"[{STATUS_STYLE.get(status, 'white')}]{plain(status)}[/]"
 
 
 def task_table(tasks: Sequence[Task], title: str | None = None) -> Table:
@@ -105,13 +144,13 @@ def task_table(tasks: Sequence[Task], title: str | None = None) -> Table:
     for task in tasks:
         outcome = task.error if task.error is not None else task.result
         table.add_row(
-            task.id,
-            task.task_type,
+            plain(task.id),
+            plain(task.task_type),
             status_text(task.status),
             str(task.runs),
             f"{task.attempts}/{task.max_attempts}",
-            task.lease_owner or task.assigned_node_id or "",
-            _short(outcome),
+            plain(task.lease_owner or task.assigned_node_id or ""),
+            plain(_short(outcome)),
         )
     return table
 
@@ -122,12 +161,12 @@ def node_table(nodes: Sequence[Node]) -> Table:
         table.add_column(column, overflow="fold")
     for node in nodes:
         table.add_row(
-            node.id,
-            node.name,
-            node.kind,
-            node.status,
-            node.health,
-            ",".join(node.task_types) or "*",
+            plain(node.id),
+            plain(node.name),
+            plain(node.kind),
+            plain(node.status),
+            plain(node.health),
+            plain(",".join(node.task_types) or "*"),
             node.last_seen.isoformat(timespec="seconds") if node.last_seen else "never",
         )
     return table

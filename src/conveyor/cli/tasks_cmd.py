@@ -58,7 +58,8 @@ def login(
     if as_json:
         output.emit_json({"server_url": session.server_url, "username": username})
     else:
-        output.console.print(f"logged in to {session.server_url} as [bold]{username}[/bold]")
+        where, who = output.plain(session.server_url), output.plain(username)
+        output.console.print(f"logged in to {where} as [bold]{who}[/bold]")
 
 
 def _parse_json(value: str | None, name: str, as_json: bool) -> dict[str, Any]:
@@ -175,7 +176,8 @@ def _show_event(bar: Progress, row: TaskID, event: Event) -> None:
     if isinstance(percent, int | float):
         bar.update(row, completed=float(percent))
     if isinstance(message, str):
-        bar.update(row, status=message[:40])
+        # A handler's own words: its brackets are text, not Rich markup.
+        bar.update(row, status=output.plain(message[:40]))
 
 
 def watch(
@@ -199,7 +201,7 @@ def watch(
             TextColumn("{task.fields[status]}"),
             TimeElapsedColumn(),
         )
-        row = bar.add_task(task_id[:12], total=100, status="")
+        row = bar.add_task(output.plain(task_id[:12]), total=100, status="")
         with Live(bar, console=output.console, refresh_per_second=10):
             async for event in client.events(task_id):
                 _show_event(bar, row, event)

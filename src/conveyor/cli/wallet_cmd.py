@@ -29,7 +29,7 @@ def _plain(value: Any) -> Any:
 
 
 def _wallet_table(wallet: Wallet) -> Table:
-    table = Table(title=f"wallet of {wallet.user_id}")
+    table = Table(title=f"wallet of {output.plain(wallet.user_id)}")
     for name in ("available", "reserved", "earned"):
         table.add_column(name, justify="right")
     table.add_row(str(wallet.available), str(wallet.reserved), str(wallet.earned))
@@ -41,11 +41,12 @@ def _show_payment(payment: Payment, as_json: bool) -> None:
         output.emit_json(_plain(payment))
         return
     output.console.print(
-        f"{payment.direction} of {payment.amount} credits: [bold]{payment.status}[/bold]"
-        f" ({payment.provider}, {payment.id})"
+        f"{output.plain(payment.direction)} of {payment.amount} credits:"
+        f" [bold]{output.plain(payment.status)}[/bold]"
+        f" ({output.plain(payment.provider)}, {output.plain(payment.id)})"
     )
     if payment.checkout_url:
-        output.console.print(f"pay here to have it credited: {payment.checkout_url}")
+        output.console.print(f"pay here to have it credited: {output.plain(payment.checkout_url)}")
     output.console.print(_wallet_table(payment.wallet))
 
 
@@ -113,15 +114,15 @@ def history(
         table.add_row(
             str(t.id),
             when,
-            t.kind,
-            t.ref,
+            output.plain(t.kind),
+            output.plain(t.ref),
             _signed(t.available),
             _signed(t.reserved),
             _signed(t.earned),
         )
     output.console.print(table)
     if next_cursor:
-        output.console.print(f"more: --cursor {next_cursor}")
+        output.console.print(f"more: --cursor {output.plain(next_cursor)}")
 
 
 def _signed(delta: int) -> str:

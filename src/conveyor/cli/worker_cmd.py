@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from typing import Annotated, Any
 
 import typer
+from pydantic import ValidationError
 
 from conveyor.cli import output
 from conveyor.worker.app import Worker
@@ -114,8 +115,12 @@ def worker(
         "grace_seconds": grace,
         "poll_wait_seconds": poll_wait,
     }
-    config = WorkerConfig(**{**seed, **{k: v for k, v in overrides.items() if v is not None}})
-    configure_logging(os.environ.get("CONVEYOR_LOG_LEVEL", "INFO"))
+    try:
+        config = WorkerConfig(**{**seed, **{k: v for k, v in overrides.items() if v is not None}})
+    except ValidationError as exc:
+        # A bad CONVEYOR_* value (CONVEYOR_LOG_JSON=maybe): a usage error, not a traceback.
+        output.fail(str(exc), output.USAGE, False)
+    configure_logging(config.log_level, config.log_json)
     if marketplace:
         from conveyor.cli.marketplace import marketplace_server
 
@@ -153,10 +158,14 @@ async def _advertise(config: WorkerConfig, runtimes: list[str]) -> None:
             labels = await client.advertise_runtimes(runtimes)
         except ConveyorClientError as exc:
             # An older server, or one unreachable yet: the labels stay as they are.
-            typer.echo(f"sandbox: runtime labels not advertised: {exc}", err=True)
+            text = f"sandbox: runtime labels not advertised: {exc}"
+            output.notice(
+                config.log_json, text, "runtime labels not advertised", "warning", error=str(exc)
+            )
             return
     shown = ", ".join(f"{k}={v}" for k, v in sorted(labels.items()))
-    typer.echo(f"node {config.node_id} labels: {shown}", err=True)
+    text = f"node {config.node_id} labels: {shown}"
+    output.notice(config.log_json, text, "node labels", node_id=config.node_id, labels=labels)
 
 
 async def _run_with_sandbox(
@@ -172,11 +181,18 @@ async def _run_with_sandbox(
         output.fail(str(exc), output.USAGE, False)
     try:
         install(handlers, box)
-        labels = ", ".join(f"{k}={v}" for k, v in runtime_labels(box.available).items())
-        typer.echo(f"sandbox ({box.config.mode}) runs: {labels}", err=True)
+        available = runtime_labels(box.available)
+        labels = ", ".join(f"{k}={v}" for k, v in available.items())
+        text = f"sandbox ({box.config.mode}) runs: {labels}"
+        output.notice(
+            config.log_json, text, "sandbox ready", mode=box.config.mode, labels=available
+        )
         for runtime, why in box.runtimes.items():
             if why is not None:
-                typer.echo(f"sandbox: {runtime} unavailable: {why}", err=True)
+                text = f"sandbox: {runtime} unavailable: {why}"
+                output.notice(
+                    config.log_json, text, "sandbox runtime unavailable", runtime=runtime, why=why
+                )
         if marketplace_server is None:
             await _advertise(config, box.available)
             await run_worker(handlers, config)

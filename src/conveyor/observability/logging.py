@@ -13,7 +13,7 @@ import logging
 import re
 import sys
 from collections.abc import MutableMapping
-from typing import Any
+from typing import Any, TextIO
 
 import structlog
 
@@ -43,6 +43,9 @@ _SECRET_SHAPES = re.compile(
 # aiosqlite's DEBUG lines repeat every statement with its parameters: noise that
 # carries data, never useful to an operator.
 _CAPPED_LOGGERS = {"aiosqlite": logging.INFO}
+# The HTTP client logs a line per request at INFO ("HTTP Request: POST ..."): in a
+# worker that is several lines a second burying its own. Shown at DEBUG only.
+_QUIET_UNLESS_DEBUG = ("httpx", "httpcore")
 
 
 def scrub(text: str) -> str:
@@ -55,6 +58,23 @@ def redact(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[s
             event[key] = "***"
         elif isinstance(value, str):
             event[key] = scrub(value)
+    return event
+
+
+class _NamedPrintLogger(structlog.PrintLogger):
+    """A PrintLogger that knows the name ``get_logger`` was given."""
+
+    def __init__(self, file: TextIO, name: str | None) -> None:
+        super().__init__(file)
+        self.name = name
+
+
+def _add_name(logger: Any, _: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    # ``logger``, the key stdlib records get: every line, ours or a library's, says
+    # where it came from.
+    name = getattr(logger, "name", None)
+    if name:
+        event.setdefault("logger", name)
     return event
 
 
@@ -75,12 +95,13 @@ def configure_logging(level: str = "INFO", json: bool = False) -> None:
     structlog.configure(
         processors=[
             *shared,
+            _add_name,
             redact,
             structlog.processors.format_exc_info,
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=lambda *args: _NamedPrintLogger(sys.stderr, args[0] if args else None),
         cache_logger_on_first_use=True,
     )
     # Exceptions are formatted before redaction here: a traceback quotes values too.
@@ -100,6 +121,9 @@ def configure_logging(level: str = "INFO", json: bool = False) -> None:
     root.setLevel(numeric)
     for name, floor in _CAPPED_LOGGERS.items():
         logging.getLogger(name).setLevel(max(numeric, floor))
+    for name in _QUIET_UNLESS_DEBUG:
+        quiet = numeric if numeric <= logging.DEBUG else max(numeric, logging.WARNING)
+        logging.getLogger(name).setLevel(quiet)
     if numeric <= logging.DEBUG:
         # DEBUG shows the SQL statements (SQLAlchemy keeps its loggers at WARNING
         # otherwise); the engines hide their parameters (store/database.py).

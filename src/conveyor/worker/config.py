@@ -36,6 +36,9 @@ class WorkerConfig(BaseSettings):
     # Results are held this long so several go out in one request.
     finish_coalesce_seconds: float = Field(default=0.005, ge=0)
     max_backoff_seconds: float = Field(default=5.0, gt=0)
+    # The server's variables (CONVEYOR_LOG_LEVEL, CONVEYOR_LOG_JSON), read the same way.
+    log_level: str = "INFO"
+    log_json: bool = False
 
 
 # Seed 001's worker runner is configured by these (its intervals in milliseconds).

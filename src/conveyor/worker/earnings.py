@@ -8,6 +8,9 @@ node of the user. Each report is one Rich line:
 
     chunks done 3 · earned this session 27 credits · wallet earned 54
 
+With JSON logs (``CONVEYOR_LOG_JSON``) each report is an ``earnings`` event with
+``chunks_done``, ``earned_session`` and ``wallet_earned`` instead.
+
 A completed task that never pays (a free job, the user's own task) stops being
 looked for after a few reports.
 """
@@ -37,9 +40,13 @@ SETTLE_PREFIX = "chunk:"
 
 
 class Earnings:
-    def __init__(self, call: UserCall[Any], console: Console | None = None) -> None:
+    def __init__(
+        self, call: UserCall[Any], console: Console | None = None, *, as_log: bool = False
+    ) -> None:
         self.call = call
         self.console = console or Console(highlight=False)
+        # With JSON logs (CONVEYOR_LOG_JSON) the line is an ``earnings`` log event.
+        self.as_log = as_log
         self.chunks = 0
         self.credits = 0
         self.wallet_earned: int | None = None
@@ -85,7 +92,15 @@ class Earnings:
             if self._unpaid[task_id] <= 0:
                 del self._unpaid[task_id]
         self.wallet_earned = wallet.earned
-        self.console.print(self.line())
+        if self.as_log:
+            log.info(
+                "earnings",
+                chunks_done=self.chunks,
+                earned_session=self.credits,
+                wallet_earned=self.wallet_earned,
+            )
+        else:
+            self.console.print(self.line())
 
     async def run(self) -> None:
         while True:
