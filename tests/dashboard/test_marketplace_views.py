@@ -305,7 +305,7 @@ async def test_a_provider_registers_a_node_and_sees_its_earnings_rise(
         stop(worker)
     await expect(page.locator("#provider-paid tbody tr")).to_have_count(4)
     await expect(page.locator("#provider-paid tbody tr").first).to_contain_text("9 credits")
-    assert await page.locator(".chart rect.bar-earned").count() == 24
+    assert await page.locator(".earnings-chart rect.bar-earned").count() == 24
 
     await node_row.get_by_role("button", name=re.compile("^Drain")).click()
     await expect(node_row).to_contain_text("draining")

@@ -121,7 +121,18 @@ async def test_operations_charts_show_the_servers_numbers(
     assert abs(oldest - now["queue"]["oldest_pending_age_seconds"]) < 5
     node_row = page.locator('#nodes-body tr[data-node-id="ops-w1"]')
     await expect(node_row).to_contain_text("healthy")
+    # A gap in the latency line (no claim in the latest interval) does not blank the
+    # readout: it shows the latest mean there was.
+    readout = page.locator('[data-chart="latency"] [data-series="latency"]')
+    assert float(await readout.get_attribute("data-value") or "nan") > 0
     await audit_view(page, "operations")
+    for size in ({"width": 1440, "height": 900}, {"width": 390, "height": 844}):
+        await page.set_viewport_size(size)
+        # The bar keeps to its track: its figure is never drawn over it.
+        drawn_bar = await bar.locator("svg").bounding_box()
+        figure = await bar.locator(".bar-value").bounding_box()
+        assert drawn_bar is not None and figure is not None
+        assert drawn_bar["x"] + drawn_bar["width"] <= figure["x"], (size, drawn_bar, figure)
 
 
 async def test_admin_drains_a_node_and_no_new_claims_reach_it(

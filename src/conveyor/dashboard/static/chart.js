@@ -83,14 +83,16 @@ export function lineChart(container, { title, series, format, id }) {
         children.push(svgEl(shape, { ...attrs, class: `series series-${index}` }));
       }
     });
-    if (span > 1) {
+    if (span >= 1000) {
       children.push(svgEl("text", { x: PAD.left, y: HEIGHT - 3, class: "chart-axis" }, `last ${Math.round(span / 1000)} s`));
     }
     svg.replaceChildren(...children);
-    const latest = points[points.length - 1];
     readout.replaceChildren(
       ...series.map((name, index) => {
-        const value = latest ? latest.values[index] : null;
+        // The latest number there is: a gap (nothing measured in the last interval)
+        // breaks the line but must not blank the figure beside it.
+        const known = points.map((p) => p.values[index]).filter((v) => typeof v === "number");
+        const value = known.length ? known[known.length - 1] : null;
         return el("span", {
           className: `readout-item series-text-${index}`,
           text: `${name}: ${format(value)}`,

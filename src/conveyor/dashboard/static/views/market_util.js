@@ -70,7 +70,7 @@ export function section(title, id) {
 export function progressBar(percent, label) {
   const value = Math.max(0, Math.min(100, Number(percent) || 0));
   const bar = el("progress", { attrs: { max: "100", value: String(value), "aria-label": label } });
-  return el("span", { className: "bar" }, [bar, el("span", { text: `${Math.round(value)}%` })]);
+  return el("span", { className: "progress-bar" }, [bar, el("span", { text: `${Math.round(value)}%` })]);
 }
 
 // multipart upload of one file to /artifacts; errors are ApiErrors, as from api().

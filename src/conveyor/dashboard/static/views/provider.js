@@ -59,15 +59,15 @@ function chart(series) {
   const last = series.buckets[series.buckets.length - 1];
   const summary = `Earnings per ${series.bucket}: ${credits(series.total)} credits in the last ${series.buckets.length} ${series.bucket}s, ${credits(last.earned)} in the current one.`;
   const picture = svg("svg", {
-    viewBox: `0 0 ${width} ${height}`, preserveAspectRatio: "none", role: "img", "aria-label": summary, class: "chart",
+    viewBox: `0 0 ${width} ${height}`, preserveAspectRatio: "none", role: "img", "aria-label": summary, class: "earnings-chart",
   }, [svg("line", { x1: 0, y1: height, x2: width, y2: height, class: "axis" }), ...bars]);
   const top = series.total
     ? `max ${credits(max)} credits per ${series.bucket}`
     : `Nothing earned in the last ${series.buckets.length} ${series.bucket}s yet.`;
   return el("figure", { className: "chart-figure" }, [
-    el("span", { className: "chart-max muted", text: top }),
+    el("span", { className: "earnings-max muted", text: top }),
     picture,
-    el("figcaption", { className: "chart-axis muted" }, [
+    el("figcaption", { className: "earnings-axis muted" }, [
       el("span", { text: bucketLabel(first.start, series.bucket) }),
       el("span", { text: `${bucketLabel(last.start, series.bucket)} (now)` }),
     ]),
