@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import psutil
 import redis.asyncio as aioredis
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -99,7 +100,10 @@ class Bench:
         env = server_env(self.database_url, data_dir)
         port = free_port()
         self.url = f"http://127.0.0.1:{port}"
-        cmd = [sys.executable, "-m", "conveyor.cli.main", "serve", "--port", str(port)]
+        if self.args.server == "granian":
+            cmd = [sys.executable, str(HERE / "granian_serve.py"), "--port", str(port)]
+        else:
+            cmd = [sys.executable, "-m", "conveyor.cli.main", "serve", "--port", str(port)]
         if self.args.server_args:
             cmd += self.args.server_args.split()
         self.server = subprocess.Popen(cmd, env=env, cwd=data_dir)
@@ -145,7 +149,9 @@ class Bench:
 
     async def cpu(self) -> Cpu:
         assert self.server is not None
-        snapshot = Cpu(proc_cpu(self.server.pid))
+        # The whole tree: granian serves from a child process.
+        tree = [self.server.pid, *(c.pid for c in psutil.Process(self.server.pid).children(True))]
+        snapshot = Cpu(sum(proc_cpu(pid) for pid in tree))
         if self.pg_db:
             conn = await asyncpg.connect(PG_ADMIN_DSN)
             try:
@@ -304,6 +310,12 @@ def main() -> None:
     parser.add_argument("--drain-timeout", type=float, default=120)
     parser.add_argument("--worker-args", default="", help="extra `conveyor worker` arguments")
     parser.add_argument("--server-args", default="", help="extra `conveyor serve` arguments")
+    parser.add_argument(
+        "--server",
+        choices=["uvicorn", "granian"],
+        default="uvicorn",
+        help="the HTTP server (granian: bench/granian_serve.py, needs granian installed)",
+    )
     args = parser.parse_args()
     out = asyncio.run(run(args))
     print(json.dumps(out, indent=2))
