@@ -217,3 +217,15 @@ async def test_the_sdk_survives_a_dropped_connection_without_duplicates(api: Api
     )
     assert completed == sorted(t["task_id"] for t in tasks)
     assert got[-1].event == "progress" and got[-1].data["status"] == "completed"
+
+
+async def test_every_id_the_pattern_admits_is_a_position(api: Api) -> None:
+    """The smallest and the largest: before every chunk, after every chunk."""
+    alice, _, job_id = await _job(api, 2)
+    path = f"/jobs/{job_id}/events"
+    async with open_stream(api.base_url, path, {**alice, "Last-Event-ID": "0.0"}) as stream:
+        assert [s for _, s, _ in await _replayed(stream)] == ["pending", "pending"]
+    last = "9" * 17 + "." + "z" * 64
+    async with open_stream(api.base_url, path, alice, {"after": last}) as stream:
+        first = await stream.next()
+    assert first.event == "progress" and first.id == last
