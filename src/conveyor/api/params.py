@@ -77,3 +77,23 @@ LastEventId = Annotated[
         description=f"a progress seq, 0 to {INT64_MAX}; empty means none",
     ),
 ]
+# A job stream's event id: the ``<microseconds>.<task id>`` of a chunk change, the
+# list cursor's form (bounded length, every match a position).
+JOB_EVENT_ID_MAX = 82
+JobEventId = Annotated[
+    str,
+    Header(
+        alias="Last-Event-ID",
+        max_length=JOB_EVENT_ID_MAX,
+        pattern=CURSOR_PATTERN,
+        description="an id this job's stream sent; empty means none",
+    ),
+]
+JobEventAfter = Annotated[
+    str,
+    Query(
+        max_length=JOB_EVENT_ID_MAX,
+        pattern=CURSOR_PATTERN,
+        description="an id this job's stream sent, as ``Last-Event-ID``; empty means none",
+    ),
+]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import (
     AsyncIterator,
@@ -16,14 +17,16 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 
-from conveyor.client.errors import error_from_response
+from conveyor.client.errors import ApiError, ConnectionFailed, error_from_response
 from conveyor.client.models import Chunk, Event, Job, JobResults
 from conveyor.client.requester import Requester
+from conveyor.client.retry import RETRY_STATUSES, RetryPolicy
 
 if TYPE_CHECKING:
     from conveyor.client.async_client import AsyncClient
 
 MISSING_HEADER = "Conveyor-Missing-Chunks"
+JOB_ENDED = frozenset({"completed", "partially_failed", "cancelled"})
 T = TypeVar("T")
 
 
@@ -31,6 +34,7 @@ class AsyncJobCalls(Requester):
     """Mixed into ``AsyncClient``, which provides ``request``, ``http`` and ``_sse``."""
 
     http: httpx.AsyncClient
+    retry: RetryPolicy
 
     def _sse(self, path: str, params: Mapping[str, Any]) -> AsyncIterator[Event]:
         raise NotImplementedError  # AsyncClient's
@@ -131,16 +135,51 @@ class AsyncJobCalls(Requester):
     async def cancel_job(self, job_id: str) -> Job:
         return Job.from_json(await self.request("POST", f"/jobs/{job_id}/cancel"))
 
-    async def job_events(self, job_id: str) -> AsyncIterator[Event]:
-        """``chunk`` and ``progress`` events; ends after the progress of a finished job."""
-        async for event in self._sse(f"/jobs/{job_id}/events", {}):
-            yield event
-            if event.event == "progress" and event.data.get("status") in (
-                "completed",
-                "partially_failed",
-                "cancelled",
-            ):
-                return
+    async def job_events(self, job_id: str, *, after: str | None = None) -> AsyncIterator[Event]:
+        """``chunk`` and ``progress`` events; ends after the progress of a finished job.
+
+        A dropped connection (or a stream the server ended early, as on a restart)
+        is reopened with the last event id seen, and the server replays the chunk
+        changes missed meanwhile; ``retry``'s attempts bound the reconnects in a row
+        without an event in between. ``after``: an event id to resume from.
+        """
+        last = after
+        sent: dict[str, int] = {}
+        failures = 0
+        while True:
+            params = {"after": last} if last else {}
+            try:
+                async for event in self._sse(f"/jobs/{job_id}/events", params):
+                    failures = 0
+                    last = event.id or last
+                    if event.event == "chunk" and not _news(sent, event.data):
+                        continue
+                    yield event
+                    if event.event == "progress" and event.data.get("status") in JOB_ENDED:
+                        return
+                problem: Exception = ConnectionFailed(f"job {job_id}: stream ended early")
+            except httpx.TransportError as exc:
+                problem = exc
+            except ApiError as exc:
+                if exc.status_code not in RETRY_STATUSES:
+                    raise
+                problem = exc
+            failures += 1
+            if failures >= self.retry.attempts:
+                raise ConnectionFailed(f"job {job_id} events: {problem!r}") from problem
+            await asyncio.sleep(self.retry.delay(failures))
+
+
+def _news(sent: dict[str, int], chunk: Mapping[str, Any]) -> bool:
+    """Whether a chunk event is newer than any sent for that chunk (the server sends
+    none twice; this keeps it so whatever happens on the way)."""
+    task_id, version = chunk.get("task_id"), chunk.get("version")
+    if not isinstance(task_id, str) or not isinstance(version, int):
+        return True
+    if sent.get(task_id, 0) >= version:
+        return False
+    sent[task_id] = version
+    return True
 
 
 class SyncJobCalls:
@@ -175,5 +214,5 @@ class SyncJobCalls:
     def cancel_job(self, job_id: str) -> Job:
         return self._run(self.aio.cancel_job(job_id))
 
-    def job_events(self, job_id: str) -> Iterator[Event]:
-        return self._iterate(self.aio.job_events(job_id))
+    def job_events(self, job_id: str, *, after: str | None = None) -> Iterator[Event]:
+        return self._iterate(self.aio.job_events(job_id, after=after))

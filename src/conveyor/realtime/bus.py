@@ -52,6 +52,13 @@ class Subscription:
         except TimeoutError:
             return None
 
+    def get_nowait(self) -> tuple[str, Message] | None:
+        """The next message if one is queued already, else None."""
+        try:
+            return self._queue.get_nowait()
+        except asyncio.QueueEmpty:
+            return None
+
     def pending(self) -> int:
         return self._queue.qsize()
 

@@ -185,6 +185,16 @@ tasks = Table(
         sqlite_where=text("job_id IS NOT NULL"),
         postgresql_where=text("job_id IS NOT NULL"),
     ),
+    # A job's chunks in the order its event stream numbers their changes: a
+    # resuming stream replays from here (store/job_events.py).
+    Index(
+        "ix_tasks_job_changes",
+        "job_id",
+        "updated_at",
+        "id",
+        sqlite_where=text("job_id IS NOT NULL"),
+        postgresql_where=text("job_id IS NOT NULL"),
+    ),
     Index(
         "ix_tasks_lease_expiry",
         "lease_expires_at",

@@ -14,7 +14,7 @@ from conveyor.api import cursors
 from conveyor.api.deps import ServicesDep, StreamPrincipal, UserPrincipal
 from conveyor.api.errors import error_responses
 from conveyor.api.input import CheckedRoute, enum_list
-from conveyor.api.params import Cursor, JobStatusList
+from conveyor.api.params import Cursor, JobEventAfter, JobEventId, JobStatusList
 from conveyor.api.routes.events import SSE_RESPONSE, respond_stream
 from conveyor.api.schemas.common import OPTIONAL_ID_PATTERN
 from conveyor.api.schemas.jobs import ChunkList, ChunkOut, JobCreate, JobList, JobOut
@@ -117,13 +117,21 @@ async def results(job_id: str, who: UserPrincipal, services: ServicesDep) -> Str
 
 @router.get("/{job_id}/events", response_class=EventSourceResponse, responses=SSE_RESPONSE)
 async def job_events(
-    job_id: str, who: StreamPrincipal, services: ServicesDep
+    job_id: str,
+    who: StreamPrincipal,
+    services: ServicesDep,
+    after: JobEventAfter = "",
+    last_event_id: JobEventId = "",
 ) -> EventSourceResponse:
     """``chunk`` events (a chunk's status changed) and ``progress`` (the job's figures,
     read from the database); ends after the progress that shows the job finished.
+    Every event has an ``id``; with one as ``Last-Event-ID`` (or ``after``) the stream
+    first replays every chunk changed since, then goes live.
     Authenticate with a bearer header or ``?ticket=`` like task streams."""
     streams = JobStreamService(services.rt, services.jobs)
-    return respond_stream(services, await streams.job_stream(who, job_id))
+    # Both given (a reconnecting EventSource on an ``after`` URL): the later one.
+    stream = await streams.job_stream(who, job_id, (after, last_event_id))
+    return respond_stream(services, stream)
 
 
 @router.post("/{job_id}/cancel", responses=error_responses(409))

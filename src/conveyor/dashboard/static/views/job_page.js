@@ -1,8 +1,9 @@
 // #/jobs/<id>: one job's live chunk grid, figures, cancel and results download.
 //
-// The grid is read once from GET /jobs/{id}/chunks (again after a reconnect: chunk
-// events are not replayed) and then kept live by the job's SSE stream: a `chunk`
-// event recolours its cell at once, a `progress` event carries the job's figures.
+// The grid is read once from GET /jobs/{id}/chunks and then kept live by the job's
+// SSE stream: a `chunk` event recolours its cell at once, a `progress` event
+// carries the job's figures. A reconnect resumes after the last event id
+// (`?after=`), and the server replays the chunk changes missed meanwhile.
 
 import { el, formatTime } from "../dom.js";
 import { credits, download, duration, liveStream, section, shortId } from "./market_util.js";
@@ -279,10 +280,12 @@ export async function mountJobPage(root, ctx, jobId) {
       stream.textContent = text;
       stream.dataset.state = text;
     },
-    // After a reconnect the events in between are lost: read the grid again.
-    onOpen: () => {
+    resume: "after",
+    // A reconnect without an id to resume from (none seen yet) cannot be replayed:
+    // read the grid again.
+    onOpen: (resumed) => {
       opened += 1;
-      if (opened > 1) loadChunks().catch(() => {});
+      if (opened > 1 && !resumed) loadChunks().catch(() => {});
     },
   });
   return () => {

@@ -95,14 +95,19 @@ export async function download(path, filename) {
 }
 
 // An SSE stream that reconnects with a fresh ticket (tickets are single-use, so
-// EventSource's own retry would be refused). onOpen runs on every (re)connect.
-export function liveStream({ path, ticketFor, handlers, onState, onOpen }) {
-  const state = { source: null, retry: null, backoff: 1000, closed: false };
+// EventSource's own retry would be refused). onOpen(resumed) runs on every
+// (re)connect. With `resume` (a query parameter's name) a new EventSource passes
+// the last event id it saw there, as the browser's own retry would have sent
+// Last-Event-ID, and `resumed` says whether it did: the server then replays what
+// was missed.
+export function liveStream({ path, ticketFor, handlers, onState, onOpen, resume }) {
+  const state = { source: null, retry: null, backoff: 1000, closed: false, lastId: "" };
   async function connect() {
     if (state.closed) return;
+    const resumed = Boolean(resume && state.lastId);
     let url;
     try {
-      url = await streamUrl(path, ticketFor);
+      url = await streamUrl(path, ticketFor, resumed ? { [resume]: state.lastId } : {});
     } catch {
       schedule();
       return;
@@ -113,10 +118,11 @@ export function liveStream({ path, ticketFor, handlers, onState, onOpen }) {
     source.addEventListener("open", () => {
       state.backoff = 1000;
       onState("live");
-      if (onOpen) onOpen();
+      if (onOpen) onOpen(resumed);
     });
     for (const [name, handler] of Object.entries(handlers)) {
       source.addEventListener(name, (event) => {
+        if (event.lastEventId) state.lastId = event.lastEventId;
         const data = parseEvent(event);
         if (data) handler(data);
       });
