@@ -79,11 +79,18 @@ async def earnings(
     account and is not an earning)."""
     tx, entries = ledger_transactions.c, ledger_entries.c
     start = _bucket_of(conn, tx.created_at, bucket).label("start")
+    # The window's first transaction id, through the created_at index: the entries
+    # are then one range of (account_id, transaction_id), not every payment the
+    # account ever had. Exact even though ids and times are not assigned in quite
+    # the same order: this is the least id of any transaction in the window, and
+    # the created_at condition below still decides each row.
+    first_id = select(func.min(tx.id)).where(tx.created_at >= since).scalar_subquery()
     stmt = (
         select(start, func.sum(entries.amount), func.count())
         .select_from(ledger_entries.join(ledger_transactions, tx.id == entries.transaction_id))
         .where(
             entries.account_id == user_account(user_id, AccountKind.EARNED),
+            entries.transaction_id >= first_id,
             entries.amount > 0,
             tx.kind == TransactionKind.SETTLE.value,
             tx.created_at >= since,

@@ -353,6 +353,8 @@ ledger_transactions = Table(
     Column("details", json_type()),
     Column("created_at", UTCDateTime(), nullable=False),
     Index("ix_ledger_transactions_kind_ref", "kind", "ref", unique=True),
+    # Where a time window's transactions start (a provider's earnings per bucket).
+    Index("ix_ledger_transactions_created_at", "created_at"),
 )
 
 ledger_entries = Table(
