@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import importlib.util
 
-from rich.markup import escape
-
 from conveyor.cli import output
 
 # Import names of the extra's packages that those commands load first.
@@ -23,12 +21,10 @@ def require_server(command: str) -> None:
     """Exit with a usage error naming the extra when the server is not installed."""
     missing = missing_server_modules()
     if missing:
-        # Escaped: Rich would take "[server]" for markup and print "conveyor".
+        # Not escaped here: fail() shows its message as written ("[server]" included).
         output.fail(
-            escape(
-                f"`conveyor {command}` needs the server, which is not installed here; "
-                f"install conveyor[server]: {INSTALL_HINT} (missing: {', '.join(missing)})"
-            ),
+            f"`conveyor {command}` needs the server, which is not installed here; "
+            f"install conveyor[server]: {INSTALL_HINT} (missing: {', '.join(missing)})",
             output.USAGE,
             False,
             "server_not_installed",
