@@ -125,7 +125,7 @@ async def settle_ends(conn: AsyncConnection, ends: Sequence[ChunkEnd]) -> None:
     if not ends:
         return
     drafts = [_chunk_draft(end) for end in ends]
-    await _refuse_any_used(conn, drafts)
+    await _refuse_any_used(conn, [(d.kind, d.ref) for d in drafts])
     held = await _lock(conn, [account for draft in drafts for account, _ in draft.postings])
     for account, change in _changes(drafts).items():
         if change < 0 and held[account] + change < 0:
@@ -355,19 +355,20 @@ async def _used(conn: AsyncConnection, kind: TransactionKind, ref: str) -> bool:
 
 
 async def _refuse_used(conn: AsyncConnection, kind: TransactionKind, ref: str) -> None:
-    if await _used(conn, kind, ref):
-        raise _used_conflict(kind, ref)
+    await _refuse_any_used(conn, [(kind, ref)])
 
 
-async def _refuse_any_used(conn: AsyncConnection, drafts: Sequence[_Draft]) -> None:
-    """One look-up for all the drafts' refs (per kind: the unique index's prefix)."""
+async def _refuse_any_used(
+    conn: AsyncConnection, refs: Sequence[tuple[TransactionKind, str]]
+) -> None:
+    """One look-up for all the refs (per kind: the unique index's prefix)."""
     by_kind: dict[TransactionKind, list[str]] = {}
-    for draft in drafts:
-        by_kind.setdefault(draft.kind, []).append(draft.ref)
+    for kind, ref in refs:
+        by_kind.setdefault(kind, []).append(ref)
     tx = ledger_transactions.c
     stmt = (
         select(tx.kind, tx.ref)
-        .where(or_(*(and_(tx.kind == k.value, tx.ref.in_(refs)) for k, refs in by_kind.items())))
+        .where(or_(*(and_(tx.kind == k.value, tx.ref.in_(named)) for k, named in by_kind.items())))
         .limit(1)
     )
     used = (await conn.execute(stmt)).first()
