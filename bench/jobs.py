@@ -246,7 +246,9 @@ async def run(db: str, items: int, chunk: int, big_mb: int) -> dict[str, Any]:
                     )
                     stop_processes(workers)
 
-                    # 3. memory on a big dataset, in and out
+                    # 3. memory on a big dataset, in and out (--big-mb 0 skips it)
+                    if big_mb <= 0:
+                        return report
                     big = tmp / "big.jsonl"
                     pad = 100
                     count = big_mb * MB // (len(json.dumps({"i": 500000, "pad": "x" * pad})) + 1)
@@ -283,7 +285,7 @@ def main() -> None:
     parser.add_argument("--db", choices=["postgres", "sqlite"], default="postgres")
     parser.add_argument("--items", type=int, default=100_000)
     parser.add_argument("--chunk-size", type=int, default=100)
-    parser.add_argument("--big-mb", type=int, default=100)
+    parser.add_argument("--big-mb", type=int, default=100, help="0: no memory phase")
     args = parser.parse_args()
     report = asyncio.run(run(args.db, args.items, args.chunk_size, args.big_mb))
     print(json.dumps(report, indent=2))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Coroutine
+from contextvars import ContextVar
 from enum import StrEnum
 from typing import Any, TypeVar
 
@@ -19,7 +20,7 @@ from fastapi.routing import APIRoute
 from starlette.requests import Request
 from starlette.responses import Response
 
-from conveyor.domain.validation import MAX_DEPTH, find_problem, text_problem
+from conveyor.domain.validation import MAX_DEPTH, find_problem, json_text_clears, text_problem
 from conveyor.errors import InvalidInput
 
 # A body wraps its free-form JSON in a few levels of its own ({"tasks": [{"params": …}]});
@@ -54,6 +55,11 @@ def _no_constants(name: str) -> Any:
 
 def decode_json(raw: bytes) -> Any:
     """JSON as RFC 8259 has it (UTF-8, no NaN), holding only what both databases store."""
+    return _decode(raw)[0]
+
+
+def _decode(raw: bytes) -> tuple[Any, bool]:
+    """``decode_json``'s value, and whether it cleared the screen whole at MAX_DEPTH."""
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -65,10 +71,18 @@ def decode_json(raw: bytes) -> Any:
     except (ValueError, RecursionError) as exc:
         # An integer of thousands of digits, or nesting past the parser's own limit.
         raise _refuse("body", "JSON too deep or a number too long") from exc
-    problem = find_problem(value, BODY_DEPTH)
-    if problem is not None:
-        raise _refuse(problem.field or "body", problem.message)
-    return value
+    cleared = json_text_clears(raw)
+    if not cleared:
+        problem = find_problem(value, BODY_DEPTH)
+        if problem is not None:
+            raise _refuse(problem.field or "body", problem.message)
+    return value, cleared
+
+
+# Set while a route handles a JSON body that ``json_text_clears`` passed whole at
+# MAX_DEPTH: every free-form field inside it is then storable too, and the schemas'
+# validators (``schemas.common``) need not walk it a second time.
+BODY_CLEARED: ContextVar[bool] = ContextVar("body_cleared", default=False)
 
 
 def check_text(request: Request) -> None:
@@ -96,12 +110,17 @@ def _wants_json(request: Request) -> bool:
 class CheckedRequest(Request):
     """A request whose ``json()`` is ``decode_json``'s, decoded once."""
 
-    _checked: Any
+    _checked: tuple[Any, bool]
 
     async def json(self) -> Any:
         if not hasattr(self, "_checked"):
-            self._checked = decode_json(await self.body())
-        return self._checked
+            self._checked = _decode(await self.body())
+        return self._checked[0]
+
+    async def cleared(self) -> bool:
+        """Whether the body (decoded, nothing refused) cleared the screen at MAX_DEPTH."""
+        await self.json()
+        return self._checked[1]
 
 
 class CheckedRoute(APIRoute):
@@ -115,6 +134,12 @@ class CheckedRoute(APIRoute):
             if takes_json and _wants_json(request) and await request.body():
                 # Decoded here, not inside FastAPI, so a refusal keeps its field details.
                 await request.json()
+                if await request.cleared():
+                    token = BODY_CLEARED.set(True)
+                    try:
+                        return await handler(request)
+                    finally:
+                        BODY_CLEARED.reset(token)
             return await handler(request)
 
         return checked

@@ -94,6 +94,44 @@ def find_problem(value: Any, max_depth: int = MAX_DEPTH) -> Problem | None:
     return None
 
 
+# --- a screen for JSON text ----------------------------------------------------
+#
+# Walking a decoded body node by node in Python cost four times what decoding it
+# did (0.8 ms for a finish carrying four chunks' results). Most bodies hold nothing
+# to refuse, and the JSON text shows it in C-speed byte operations: a string can
+# hold NUL or a surrogate only as a ``\u`` escape (the decoder refuses raw control
+# characters, and UTF-8 cannot encode a surrogate); a number can pass 64 bits only
+# with 19 digits or more, or an exponent; and nesting is the brackets outside
+# strings. A text the screen cannot clear is walked as before.
+
+_SUSPECT_ESCAPE = re.compile(rb"\\u(?:0000|[dD][89a-fA-F])")
+_DIGITS_ONLY = bytes(b if 0x30 <= b <= 0x39 else 0x20 for b in range(256))
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+
+
+def json_text_clears(raw: bytes, max_depth: int = MAX_DEPTH) -> bool:
+    """True only if ``raw``, a valid JSON text, decodes to a value ``find_problem``
+    accepts at ``max_depth``; False means "walk it", not "refuse it"."""
+    if b"\\" in raw:
+        if _SUSPECT_ESCAPE.search(raw):
+            return False
+        # Escaped backslashes and quotes out first, so every '"' left delimits a string.
+        raw = raw.replace(b"\\\\", b"").replace(b'\\"', b"")
+    outside = b"".join(raw.split(b'"')[::2])
+    if max(map(len, outside.translate(_DIGITS_ONLY).split()), default=0) >= 19:
+        return False
+    words = outside.replace(b"true", b"").replace(b"false", b"")
+    if b"e" in words or b"E" in words:
+        return False
+    brackets = outside.translate(None, _NOT_BRACKETS)
+    # One nesting level peeled off per pass.
+    for _ in range(max_depth):
+        if not brackets:
+            return True
+        brackets = brackets.replace(b"{}", b"").replace(b"[]", b"")
+    return not brackets
+
+
 def scalar_problem(value: Any) -> str | None:
     if isinstance(value, bool) or value is None:
         return None
