@@ -10,7 +10,9 @@ answers a chunk's items back as its results).
    job's end.
 2. plain: the same 1,000 chunks' worth of work as plain tasks (each with the same
    100 items in its params), drained the same way: the ledger's (and the chunk
-   bookkeeping's) overhead is the difference in rate.
+   bookkeeping's) overhead is the difference in rate. 1 and 2 alternate `--rounds`
+   times (default 3) and the medians are reported: one pair alone swung from +21 %
+   to +54 % between two runs of the same code.
 3. memory: a 100 MB JSONL dataset streamed in (upload, then job creation reading it
    chunk by chunk), drained, and its 100 MB of results streamed out; the server's
    RSS is sampled every 50 ms throughout, its peak reported per phase.
@@ -25,11 +27,12 @@ import argparse
 import asyncio
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -95,6 +98,81 @@ def _workers(
         cmd += ["conveyor.handlers:BUILTIN_HANDLERS", "--concurrency", "8"]
         procs.append(subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT))
     return procs
+
+
+async def _job_round(
+    http: httpx.AsyncClient,
+    user: dict[str, str],
+    dataset: str,
+    chunk: int,
+    base: str,
+    nodes: list[tuple[str, str]],
+    tmp: Path,
+    server_pid: int,
+) -> dict[str, Any]:
+    """A job over the dataset, 1 credit a chunk, drained by fresh workers."""
+    started = time.monotonic()
+    job = await _create_job(http, user, dataset, chunk, 1)
+    create_seconds = time.monotonic() - started
+    cpu = _cpu(server_pid)
+    workers = _workers(base, nodes, tmp)
+    try:
+        seconds = await _drain_job(http, user, job["job_id"])
+    finally:
+        stop_processes(workers)
+    chunks = int(job["chunk_count"])
+    return {
+        "chunks": chunks,
+        "create_seconds": round(create_seconds, 2),
+        "seconds": round(seconds, 2),
+        "chunks_per_s": round(chunks / seconds, 1),
+        "server_cpu_ms_per_chunk": round(1000 * cpu() / chunks, 2),
+    }
+
+
+async def _plain_round(
+    http: httpx.AsyncClient,
+    user: dict[str, str],
+    admin: dict[str, str],
+    chunk: int,
+    total: int,
+    base: str,
+    nodes: list[tuple[str, str]],
+    tmp: Path,
+    server_pid: int,
+) -> dict[str, Any]:
+    """The same work as ``total`` plain tasks (each a chunk's items in its params)."""
+    payload = [{"i": i, "pad": ""} for i in range(chunk)]
+    for start in range(0, total, 200):
+        batch = {
+            "tasks": [
+                {"task_type": "noop", "params": {"items": payload}}
+                for _ in range(min(200, total - start))
+            ]
+        }
+        r = await http.post("/tasks", json=batch, headers=user)
+        r.raise_for_status()
+    before = await _completed(http, admin)
+    cpu = _cpu(server_pid)
+    workers = _workers(base, nodes, tmp)
+    try:
+        seconds = await _drain_plain(http, admin, before, total)
+    finally:
+        stop_processes(workers)
+    return {
+        "tasks": total,
+        "seconds": round(seconds, 2),
+        "tasks_per_s": round(total / seconds, 1),
+        "server_cpu_ms_per_task": round(1000 * cpu() / total, 2),
+    }
+
+
+def _cpu(pid: int) -> Callable[[], float]:
+    """Seconds of CPU the process has used since this call, when the result is called
+    (workers' start-up and the bench's polling of the server included)."""
+    proc = psutil.Process(pid)
+    start = sum(proc.cpu_times()[:2])
+    return lambda: sum(proc.cpu_times()[:2]) - start
 
 
 def _write_jsonl(path: Path, count: int, pad: int) -> int:
@@ -164,7 +242,7 @@ async def _drain_plain(
         await asyncio.sleep(0.05)
 
 
-async def run(db: str, items: int, chunk: int, big_mb: int) -> dict[str, Any]:
+async def run(db: str, items: int, chunk: int, big_mb: int, rounds: int) -> dict[str, Any]:
     report: dict[str, Any] = {"db": db, "items": items, "chunk_size": chunk}
     async with fresh_database(db) as url:
         with tempfile.TemporaryDirectory() as tmp_name:
@@ -202,49 +280,42 @@ async def run(db: str, items: int, chunk: int, big_mb: int) -> dict[str, Any]:
                         r.raise_for_status()
                         nodes.append((r.json()["node_id"], r.json()["node_secret"]))
 
-                    # 1. the job
+                    # 1 and 2, alternated ``rounds`` times: on a noisy machine one pair
+                    # of drains can differ by a third either way.
                     small = tmp / "items.jsonl"
                     _write_jsonl(small, items, 0)
                     dataset = await _upload(http, user, small)
-                    started = time.monotonic()
-                    job = await _create_job(http, user, dataset, chunk, 1)
-                    report["job_create_seconds"] = round(time.monotonic() - started, 2)
-                    workers = _workers(base, nodes, tmp)
-                    seconds = await _drain_job(http, user, job["job_id"])
-                    chunks = job["chunk_count"]
-                    report["job"] = {
-                        "chunks": chunks,
-                        "seconds": round(seconds, 2),
-                        "chunks_per_s": round(chunks / seconds, 1),
-                        "items_per_s": round(items / seconds, 1),
-                    }
-                    stop_processes(workers)
-
-                    # 2. the same work as plain tasks
-                    payload = [{"i": i, "pad": ""} for i in range(chunk)]
-                    total = chunks
-                    for start in range(0, total, 200):
-                        batch = {
-                            "tasks": [
-                                {"task_type": "noop", "params": {"items": payload}}
-                                for _ in range(min(200, total - start))
-                            ]
-                        }
-                        r = await http.post("/tasks", json=batch, headers=user)
-                        r.raise_for_status()
-                    before = await _completed(http, admin)
-                    workers = _workers(base, nodes, tmp)
-                    seconds = await _drain_plain(http, admin, before, total)
-                    report["plain"] = {
-                        "tasks": total,
-                        "seconds": round(seconds, 2),
-                        "tasks_per_s": round(total / seconds, 1),
-                    }
-                    report["ledger_overhead_percent"] = round(
-                        100 * (report["plain"]["tasks_per_s"] / report["job"]["chunks_per_s"] - 1),
-                        1,
+                    pairs = []
+                    for _ in range(rounds):
+                        job_run = await _job_round(
+                            http, user, dataset, chunk, base, nodes, tmp, server.pid
+                        )
+                        job_run["items_per_s"] = round(items / job_run["seconds"], 1)
+                        plain_run = await _plain_round(
+                            http,
+                            user,
+                            admin,
+                            chunk,
+                            job_run["chunks"],
+                            base,
+                            nodes,
+                            tmp,
+                            server.pid,
+                        )
+                        overhead = plain_run["tasks_per_s"] / job_run["chunks_per_s"] - 1
+                        pairs.append((job_run, plain_run, round(100 * overhead, 1)))
+                    report["rounds"] = [
+                        {"job": j, "plain": p, "ledger_overhead_percent": o} for j, p, o in pairs
+                    ]
+                    report["ledger_overhead_percent_median"] = statistics.median(
+                        o for _, _, o in pairs
                     )
-                    stop_processes(workers)
+                    report["chunks_per_s_median"] = statistics.median(
+                        j["chunks_per_s"] for j, _, _ in pairs
+                    )
+                    report["plain_tasks_per_s_median"] = statistics.median(
+                        p["tasks_per_s"] for _, p, _ in pairs
+                    )
 
                     # 3. memory on a big dataset, in and out (--big-mb 0 skips it)
                     if big_mb <= 0:
@@ -285,9 +356,10 @@ def main() -> None:
     parser.add_argument("--db", choices=["postgres", "sqlite"], default="postgres")
     parser.add_argument("--items", type=int, default=100_000)
     parser.add_argument("--chunk-size", type=int, default=100)
+    parser.add_argument("--rounds", type=int, default=3, help="job/plain pairs, alternated")
     parser.add_argument("--big-mb", type=int, default=100, help="0: no memory phase")
     args = parser.parse_args()
-    report = asyncio.run(run(args.db, args.items, args.chunk_size, args.big_mb))
+    report = asyncio.run(run(args.db, args.items, args.chunk_size, args.big_mb, args.rounds))
     print(json.dumps(report, indent=2))
 
 

@@ -240,6 +240,8 @@ class JobMachine(RuleBasedStateMachine):
             done_n = sum(c.status == "completed" for c in mine)
             unpaid_n = sum(c.status in UNPAID for c in mine)
             assert len(mine) == row["chunk_count"]
+            # The count the job ends by is the chunks still open, exactly.
+            assert row["open_chunks"] == open_n
             assert (open_n + done_n + unpaid_n) * price == row["chunk_count"] * price
             reserved_by_customer[row["owner_id"]] += open_n * price
             in_progress = sum(c.status == "in_progress" for c in mine)

@@ -207,7 +207,9 @@ class WorkerService:
                 planned[item.task_id] = decide(task, cmd, now, self.rt.retry_policy, self.rt.rng)
             except ConveyorError as exc:
                 refused.setdefault(item.task_id, exc)
-        done = await task_store.apply_transitions(unit.conn, list(planned.values()))
+        done = await task_store.apply_transitions(
+            unit.conn, list(planned.values()), {node.id: node.owner_id}
+        )
         unit.outbox.status_changed(done.values())
         for item in finishes:
             if item.task_id in refused:
@@ -326,11 +328,3 @@ class WorkerService:
         if task is None or node.id not in (task.assigned_node_id, task.lease_owner):
             raise NotFound(f"task {task_id} not found")
         return task
-
-    async def _apply(self, unit: Unit, task: Task, cmd: Command, now: Any) -> Task:
-        tr = decide(task, cmd, now, self.rt.retry_policy, self.rt.rng)
-        updated = await task_store.apply_transition(unit.conn, tr)
-        if updated is None:
-            raise conflict(task, "the task changed meanwhile")
-        unit.outbox.status_changed([updated])
-        return updated

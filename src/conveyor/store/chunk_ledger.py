@@ -14,14 +14,16 @@ index is the second fence: a chunk can be settled once, ever.
   customer (ref ``release:<task_id>``); a chunk cancelled by its job's cancel is
   released with the rest of that cancel (ref ``cancel:<job_id>``).
 
-The job's row is locked (PostgreSQL) after the tasks' rows, the order every path
-takes, so that of two last chunks finishing at once exactly one sees the job with
-nothing left open and ends it.
+The job's row is locked after the tasks' rows, the order every path takes, by the
+``UPDATE`` that takes its open count (``jobs.open_chunks``) down by the chunks
+ended: of two last chunks finishing at once, the second waits for the first's
+commit and reads the count the first left, so exactly one sees zero and ends the
+job.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -36,7 +38,11 @@ from conveyor.store.schema import nodes
 UNPAID_ENDS = frozenset({TaskStatus.FAILED, TaskStatus.TIMEOUT, TaskStatus.CANCELLED})
 
 
-async def chunks_ended(conn: AsyncConnection, moved: Iterable[Task]) -> None:
+async def chunks_ended(
+    conn: AsyncConnection, moved: Iterable[Task], node_owners: Mapping[str, str | None]
+) -> None:
+    """``node_owners``: owners the caller already read in this transaction (a finishing
+    node's own), so that paying its chunks asks the database for no one else's."""
     ended = [t for t in moved if t.job_id is not None and t.status.is_terminal]
     if not ended:
         return
@@ -44,17 +50,23 @@ async def chunks_ended(conn: AsyncConnection, moved: Iterable[Task]) -> None:
     for task in ended:
         assert task.job_id is not None
         by_job.setdefault(task.job_id, []).append(task)
-    earners = await _node_owners(conn, {t.lease_owner for t in ended if t.lease_owner})
-    jobs = await job_store.get_jobs(conn, list(by_job), lock=True)
+    paid_by = {t.lease_owner for t in ended if t.lease_owner and t.status is TaskStatus.COMPLETED}
+    earners = {n: o for n, o in node_owners.items() if n in paid_by}
+    earners.update(await _node_owners(conn, paid_by - set(earners)))
+    # Each job's row locked and its open count taken down in one statement, in id
+    # order so that two batches never wait on each other.
+    jobs = [
+        await job_store.close_chunks(conn, job_id, len(by_job[job_id])) for job_id in sorted(by_job)
+    ]
     # All the batch's payments and releases at once: a fixed number of statements
     # however many chunks the batch ended.
     await ledger.settle_ends(
-        conn, [end for job in jobs for t in by_job[job.id] if (end := _end(job, t, earners))]
+        conn, [end for job, _ in jobs for t in by_job[job.id] if (end := _end(job, t, earners))]
     )
-    for job in jobs:
-        # Counting every chunk on each finish made a job's finishes cost O(chunks);
-        # the open check reads an index entry or two, the count runs once, at the end.
-        if job.status is JobStatus.RUNNING and not await job_store.has_open_chunks(conn, job.id):
+    for job, still_open in jobs:
+        # The count runs once, at the end; counting every chunk on each finish made a
+        # job's finishes cost O(chunks).
+        if job.status is JobStatus.RUNNING and still_open <= 0:
             status = final_status(await job_store.chunk_counts(conn, job.id))
             if status is not None:
                 await job_store.finish_job(conn, job.id, status, ended[0].updated_at)

@@ -3,7 +3,6 @@ which calls into here from every transition)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import func, select, update
@@ -11,7 +10,6 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from conveyor.domain.jobs import Job, JobStatus
-from conveyor.domain.states import TaskStatus
 from conveyor.store.schema import jobs, tasks
 
 RUNNING = JobStatus.RUNNING.value
@@ -54,12 +52,17 @@ async def get_job(conn: AsyncConnection, job_id: str, *, lock: bool = False) -> 
     return row_to_job(row) if row else None
 
 
-async def get_jobs(conn: AsyncConnection, job_ids: Sequence[str], *, lock: bool) -> list[Job]:
-    """Several jobs, locked in id order so that two batches never wait on each other."""
-    stmt = select(jobs).where(jobs.c.id.in_(sorted(set(job_ids)))).order_by(jobs.c.id)
-    if lock and conn.dialect.name == "postgresql":
-        stmt = stmt.with_for_update()
-    return [row_to_job(row) for row in (await conn.execute(stmt)).mappings()]
+async def close_chunks(conn: AsyncConnection, job_id: str, ended: int) -> tuple[Job, int]:
+    """Take ``ended`` chunks off the job's open count; the job (its row now locked
+    until the transaction ends) and how many of its chunks are still open."""
+    stmt = (
+        update(jobs)
+        .where(jobs.c.id == job_id)
+        .values(open_chunks=jobs.c.open_chunks - ended)
+        .returning(*jobs.c)
+    )
+    row = (await conn.execute(stmt)).mappings().one()
+    return row_to_job(row), int(row["open_chunks"])
 
 
 async def finish_job(
@@ -83,13 +86,3 @@ async def chunk_counts(conn: AsyncConnection, job_id: str) -> dict[str, int]:
         .group_by(tasks.c.status)
     )
     return {status: int(n) for status, n in (await conn.execute(stmt)).all()}
-
-
-async def has_open_chunks(conn: AsyncConnection, job_id: str) -> bool:
-    """Whether any chunk is pending or in progress: read through the two partial
-    indexes, so it costs the same at the job's first chunk as at its thousandth."""
-    for status in (TaskStatus.IN_PROGRESS.value, TaskStatus.PENDING.value):
-        stmt = select(tasks.c.id).where(tasks.c.job_id == job_id, tasks.c.status == status)
-        if (await conn.execute(stmt.limit(1))).first() is not None:
-            return True
-    return False

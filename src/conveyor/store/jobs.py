@@ -22,7 +22,8 @@ from conveyor.store.tasks import new_row, row_to_task
 
 
 async def insert_job(conn: AsyncConnection, job: Job) -> None:
-    values = {column.name: getattr(job, column.name) for column in jobs.c}
+    # The open count is the store's bookkeeping, set with the chunk count (set_counts).
+    values = {c.name: getattr(job, c.name) for c in jobs.c if c.name != "open_chunks"}
     values["status"] = job.status.value
     try:
         await conn.execute(insert(jobs).values(values))
@@ -33,7 +34,8 @@ async def insert_job(conn: AsyncConnection, job: Job) -> None:
 async def set_counts(conn: AsyncConnection, job_id: str, chunk_count: int, item_count: int) -> None:
     """The dataset's size, known once it has streamed in."""
     stmt = update(jobs).where(jobs.c.id == job_id)
-    await conn.execute(stmt.values(chunk_count=chunk_count, item_count=item_count))
+    values = {"chunk_count": chunk_count, "item_count": item_count, "open_chunks": chunk_count}
+    await conn.execute(stmt.values(values))
 
 
 async def insert_chunks(conn: AsyncConnection, new: Sequence[NewTask], now: datetime) -> None:

@@ -20,7 +20,6 @@ from typing import Any
 from sqlalchemy import and_, case, func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from conveyor.domain.ledger import (
@@ -125,12 +124,14 @@ async def settle_ends(conn: AsyncConnection, ends: Sequence[ChunkEnd]) -> None:
     if not ends:
         return
     drafts = [_chunk_draft(end) for end in ends]
-    await _refuse_any_used(conn, [(d.kind, d.ref) for d in drafts])
+    # No look-up of the refs first: a used one (the second fence, after the chunk's
+    # version) is found by the insert, which refuses the whole batch.
     held = await _lock(conn, [account for draft in drafts for account, _ in draft.postings])
+    ids = await _insert_transactions(conn, drafts)
     for account, change in _changes(drafts).items():
         if change < 0 and held[account] + change < 0:
             raise _overdrawn(-change, held[account])
-    await _post_all(conn, drafts)
+    await _post_entries(conn, drafts, ids)
 
 
 def _chunk_draft(end: ChunkEnd) -> _Draft:
@@ -260,6 +261,14 @@ async def _post(
 async def _post_all(conn: AsyncConnection, drafts: Sequence[_Draft]) -> list[int]:
     """Insert the transactions, their entries and the balances they move: three
     statements for any number of transactions. Their ids, in the drafts' order."""
+    ids = await _insert_transactions(conn, drafts)
+    await _post_entries(conn, drafts, ids)
+    return ids
+
+
+async def _insert_transactions(conn: AsyncConnection, drafts: Sequence[_Draft]) -> list[int]:
+    """The drafts' transactions, their ids in the drafts' order; a ref already used
+    refuses them all (``ledger_duplicate``)."""
     for draft in drafts:
         if not balanced(draft.postings):
             raise ValueError(f"unbalanced postings {draft.postings!r}")
@@ -268,15 +277,21 @@ async def _post_all(conn: AsyncConnection, drafts: Sequence[_Draft]) -> list[int
         {"kind": d.kind.value, "ref": d.ref, "details": d.details, "created_at": now}
         for d in drafts
     ]
-    try:
-        # Matched back by (kind, ref), unique, so the order RETURNING gives them in
-        # does not matter.
-        inserted = await conn.execute(_INSERT_TRANSACTIONS, rows)
-    except IntegrityError as exc:
-        # A concurrent transaction used a ref between our check and this insert.
-        raise _used_conflict(drafts[0].kind, drafts[0].ref) from exc
+    # Matched back by (kind, ref), unique, so the order RETURNING gives them in does
+    # not matter. A ref already used (by a concurrent transaction, or never checked
+    # before) inserts nothing and comes back missing: refused without the error that
+    # would leave a PostgreSQL transaction unusable.
+    stmt = _INSERT_TRANSACTIONS[conn.dialect.name == "postgresql"]
+    inserted = await conn.execute(stmt, rows)
     ids = {(row.kind, row.ref): int(row.id) for row in inserted}
-    order = [ids[(d.kind.value, d.ref)] for d in drafts]
+    for d in drafts:
+        if (d.kind.value, d.ref) not in ids:
+            raise _used_conflict(d.kind, d.ref)
+    return [ids[(d.kind.value, d.ref)] for d in drafts]
+
+
+async def _post_entries(conn: AsyncConnection, drafts: Sequence[_Draft], order: list[int]) -> None:
+    """The drafts' entries, under their transactions' ids, and the balances they move."""
     entries = [
         {"transaction_id": tx_id, "account_id": account, "amount": amount}
         for tx_id, draft in zip(order, drafts, strict=True)
@@ -290,12 +305,14 @@ async def _post_all(conn: AsyncConnection, drafts: Sequence[_Draft]) -> list[int
         .where(ledger_accounts.c.id.in_(list(changes)))
         .values(balance=ledger_accounts.c.balance + change)
     )
-    return order
 
 
-_INSERT_TRANSACTIONS = insert(ledger_transactions).returning(
-    ledger_transactions.c.id, ledger_transactions.c.kind, ledger_transactions.c.ref
-)
+_INSERT_TRANSACTIONS = {
+    on_postgres: (pg_insert if on_postgres else sqlite_insert)(ledger_transactions)
+    .on_conflict_do_nothing(index_elements=["kind", "ref"])
+    .returning(ledger_transactions.c.id, ledger_transactions.c.kind, ledger_transactions.c.ref)
+    for on_postgres in (False, True)
+}
 
 
 def _changes(drafts: Sequence[_Draft]) -> dict[str, int]:

@@ -309,6 +309,8 @@ jobs = Table(
     # When a claim last took chunks of this job: the fair claim serves the job
     # that has waited longest first.
     Column("last_claimed_at", UTCDateTime()),
+    # Chunks not ended yet (store/chunk_ledger.py): the job ends when this reaches 0.
+    Column("open_chunks", Integer, nullable=False, server_default=text("0")),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
     Column("finished_at", UTCDateTime()),

@@ -6,6 +6,7 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from functools import cache
+from types import MappingProxyType
 from typing import Any
 
 from sqlalchemy import (
@@ -42,6 +43,7 @@ from conveyor.store.task_filter import filter_conditions
 from conveyor.store.types import UTCDateTime
 
 TASK_COLUMNS = tuple(tasks.c)
+NO_OWNERS: Mapping[str, str | None] = MappingProxyType({})
 
 
 def row_to_task(row: Mapping[Any, Any]) -> Task:
@@ -143,16 +145,20 @@ async def get_tasks(conn: AsyncConnection, task_ids: Iterable[str]) -> dict[str,
     return {task.id: task for task in map(row_to_task, result.mappings())}
 
 
-async def apply_transition(conn: AsyncConnection, tr: Transition) -> Task | None:
+async def apply_transition(
+    conn: AsyncConnection, tr: Transition, node_owners: Mapping[str, str | None] = NO_OWNERS
+) -> Task | None:
     """The guarded write: zero rows means the task moved since it was read.
 
     A transition that ends a run also records the run, only if the write won.
+    ``node_owners``: nodes' owners the caller has read in this transaction, which
+    paying a chunk then need not look up (``chunk_ledger.chunks_ended``).
     """
     task = await _apply_one(conn, tr)
     if task is not None and tr.attempt is not None:
         await attempt_store.record(conn, [tr.attempt])
     if task is not None and task.job_id is not None:
-        await chunk_ledger.chunks_ended(conn, [task])
+        await chunk_ledger.chunks_ended(conn, [task], node_owners)
     return task
 
 
@@ -187,7 +193,9 @@ def _guarded_update(keys: tuple[str, ...]) -> Update:
 
 
 async def apply_transitions(
-    conn: AsyncConnection, transitions: Sequence[Transition]
+    conn: AsyncConnection,
+    transitions: Sequence[Transition],
+    node_owners: Mapping[str, str | None] = NO_OWNERS,
 ) -> dict[str, Task]:
     """Many guarded writes at once; a task missing from the answer had moved meanwhile.
 
@@ -207,7 +215,7 @@ async def apply_transitions(
     ended = [tr.attempt for tr in transitions if tr.attempt is not None and tr.task_id in done]
     await attempt_store.record(conn, ended)
     # Chunks pay or release in this same transaction (store/chunk_ledger.py).
-    await chunk_ledger.chunks_ended(conn, done.values())
+    await chunk_ledger.chunks_ended(conn, done.values(), node_owners)
     return done
 
 
