@@ -11,13 +11,14 @@ same transaction as the entries that move it.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import and_, case, func, insert, or_, select, update
+from sqlalchemy import and_, case, func, insert, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -127,11 +128,13 @@ async def settle_ends(conn: AsyncConnection, ends: Sequence[ChunkEnd]) -> None:
     # No look-up of the refs first: a used one (the second fence, after the chunk's
     # version) is found by the insert, which refuses the whole batch.
     held = await _lock(conn, [account for draft in drafts for account, _ in draft.postings])
-    ids = await _insert_transactions(conn, drafts)
     for account, change in _changes(drafts).items():
         if change < 0 and held[account] + change < 0:
+            # A used ref explains a short reservation best (it was spent by that ref):
+            # looked up here, on the refusal, not on every batch.
+            await _refuse_any_used(conn, [(d.kind, d.ref) for d in drafts])
             raise _overdrawn(-change, held[account])
-    await _post_entries(conn, drafts, ids)
+    await _post_all(conn, drafts)
 
 
 def _chunk_draft(end: ChunkEnd) -> _Draft:
@@ -261,17 +264,78 @@ async def _post(
 async def _post_all(conn: AsyncConnection, drafts: Sequence[_Draft]) -> list[int]:
     """Insert the transactions, their entries and the balances they move: three
     statements for any number of transactions. Their ids, in the drafts' order."""
+    for draft in drafts:
+        if not balanced(draft.postings):
+            raise ValueError(f"unbalanced postings {draft.postings!r}")
+    if conn.dialect.name == "postgresql":
+        return await _post_in_one(conn, drafts)
     ids = await _insert_transactions(conn, drafts)
     await _post_entries(conn, drafts, ids)
     return ids
 
 
+def _ids_in_order(drafts: Sequence[_Draft], rows: Any) -> list[int]:
+    """The inserted transactions' ids in the drafts' order (RETURNING gives them in
+    any); a draft whose ref was already used inserted nothing: ``ledger_duplicate``."""
+    ids = {(row.kind, row.ref): int(row.id) for row in rows}
+    for d in drafts:
+        if (d.kind.value, d.ref) not in ids:
+            raise _used_conflict(d.kind, d.ref)
+    return [ids[(d.kind.value, d.ref)] for d in drafts]
+
+
+# PostgreSQL: transactions, entries and balances in one statement, one round trip
+# where three were (a finish batch that pays chunks runs it inside its transaction).
+# Entries and balance changes are joined to the transactions actually inserted, so
+# that a used ref moves nothing even before the refusal rolls everything back. The
+# accounts are already row-locked, in id order, by ``_lock``.
+_POST_IN_ONE = text(
+    """
+WITH tx AS (
+    INSERT INTO ledger_transactions (kind, ref, details, created_at)
+    SELECT t.kind, t.ref, CAST(t.details AS jsonb), CAST(:now AS timestamptz)
+    FROM unnest(CAST(:kinds AS text[]), CAST(:refs AS text[]), CAST(:details AS text[]))
+        AS t(kind, ref, details)
+    ON CONFLICT (kind, ref) DO NOTHING
+    RETURNING id, kind, ref
+), posting AS (
+    SELECT tx.id AS transaction_id, p.account, p.amount
+    FROM tx JOIN unnest(
+        CAST(:p_kinds AS text[]), CAST(:p_refs AS text[]),
+        CAST(:p_accounts AS text[]), CAST(:p_amounts AS bigint[])
+    ) AS p(kind, ref, account, amount) ON p.kind = tx.kind AND p.ref = tx.ref
+), entries AS (
+    INSERT INTO ledger_entries (transaction_id, account_id, amount)
+    SELECT transaction_id, account, amount FROM posting
+), moved AS (
+    UPDATE ledger_accounts SET balance = ledger_accounts.balance + c.change
+    FROM (SELECT account, CAST(sum(amount) AS bigint) AS change FROM posting GROUP BY account)
+        AS c
+    WHERE ledger_accounts.id = c.account
+)
+SELECT id, kind, ref FROM tx
+"""
+)
+
+
+async def _post_in_one(conn: AsyncConnection, drafts: Sequence[_Draft]) -> list[int]:
+    postings = [(d, account, amount) for d in drafts for account, amount in d.postings]
+    params = {
+        "now": datetime.now(UTC),
+        "kinds": [d.kind.value for d in drafts],
+        "refs": [d.ref for d in drafts],
+        "details": [None if d.details is None else json.dumps(d.details) for d in drafts],
+        "p_kinds": [d.kind.value for d, _, _ in postings],
+        "p_refs": [d.ref for d, _, _ in postings],
+        "p_accounts": [account for _, account, _ in postings],
+        "p_amounts": [amount for _, _, amount in postings],
+    }
+    return _ids_in_order(drafts, (await conn.execute(_POST_IN_ONE, params)).all())
+
+
 async def _insert_transactions(conn: AsyncConnection, drafts: Sequence[_Draft]) -> list[int]:
     """The drafts' transactions, their ids in the drafts' order; a ref already used
     refuses them all (``ledger_duplicate``)."""
-    for draft in drafts:
-        if not balanced(draft.postings):
-            raise ValueError(f"unbalanced postings {draft.postings!r}")
     now = datetime.now(UTC)
     rows = [
         {"kind": d.kind.value, "ref": d.ref, "details": d.details, "created_at": now}
@@ -281,13 +345,7 @@ async def _insert_transactions(conn: AsyncConnection, drafts: Sequence[_Draft]) 
     # not matter. A ref already used (by a concurrent transaction, or never checked
     # before) inserts nothing and comes back missing: refused without the error that
     # would leave a PostgreSQL transaction unusable.
-    stmt = _INSERT_TRANSACTIONS[conn.dialect.name == "postgresql"]
-    inserted = await conn.execute(stmt, rows)
-    ids = {(row.kind, row.ref): int(row.id) for row in inserted}
-    for d in drafts:
-        if (d.kind.value, d.ref) not in ids:
-            raise _used_conflict(d.kind, d.ref)
-    return [ids[(d.kind.value, d.ref)] for d in drafts]
+    return _ids_in_order(drafts, await conn.execute(_INSERT_TRANSACTIONS, rows))
 
 
 async def _post_entries(conn: AsyncConnection, drafts: Sequence[_Draft], order: list[int]) -> None:
@@ -307,12 +365,12 @@ async def _post_entries(conn: AsyncConnection, drafts: Sequence[_Draft], order: 
     )
 
 
-_INSERT_TRANSACTIONS = {
-    on_postgres: (pg_insert if on_postgres else sqlite_insert)(ledger_transactions)
+# SQLite's (PostgreSQL posts in one statement, above).
+_INSERT_TRANSACTIONS = (
+    sqlite_insert(ledger_transactions)
     .on_conflict_do_nothing(index_elements=["kind", "ref"])
     .returning(ledger_transactions.c.id, ledger_transactions.c.kind, ledger_transactions.c.ref)
-    for on_postgres in (False, True)
-}
+)
 
 
 def _changes(drafts: Sequence[_Draft]) -> dict[str, int]:
