@@ -307,15 +307,16 @@ async def run(db: str, items: int, chunk: int, big_mb: int, rounds: int) -> dict
                     report["rounds"] = [
                         {"job": j, "plain": p, "ledger_overhead_percent": o} for j, p, o in pairs
                     ]
-                    report["ledger_overhead_percent_median"] = statistics.median(
-                        o for _, _, o in pairs
-                    )
-                    report["chunks_per_s_median"] = statistics.median(
-                        j["chunks_per_s"] for j, _, _ in pairs
-                    )
-                    report["plain_tasks_per_s_median"] = statistics.median(
-                        p["tasks_per_s"] for _, p, _ in pairs
-                    )
+                    if pairs:  # --rounds 0: the memory phase alone
+                        report["ledger_overhead_percent_median"] = statistics.median(
+                            o for _, _, o in pairs
+                        )
+                        report["chunks_per_s_median"] = statistics.median(
+                            j["chunks_per_s"] for j, _, _ in pairs
+                        )
+                        report["plain_tasks_per_s_median"] = statistics.median(
+                            p["tasks_per_s"] for _, p, _ in pairs
+                        )
 
                     # 3. memory on a big dataset, in and out (--big-mb 0 skips it)
                     if big_mb <= 0:
@@ -335,6 +336,7 @@ async def run(db: str, items: int, chunk: int, big_mb: int, rounds: int) -> dict
                     await _drain_job(http, user, job["job_id"])
                     stop_processes(workers)
                     workers = []
+                    memory["rss_after_drain_mb"] = round(rss.now() / MB, 1)
                     async with rss.phase():
                         received = 0
                         async with http.stream(

@@ -22,6 +22,7 @@ def serve(
     require_server("serve")
     import uvicorn
 
+    from conveyor.api.allocator import fix_mmap_threshold
     from conveyor.api.app import create_app
     from conveyor.observability.logging import configure_logging
 
@@ -39,6 +40,7 @@ def serve(
             proxy_headers=False,
         )
         return
+    fix_mmap_threshold()
     app = create_app(settings, run_duties=not no_duties)
     # uvicorn's own X-Forwarded-For handling (on for 127.0.0.1 by default) would
     # rewrite the client address before CONVEYOR_TRUSTED_PROXIES is consulted.
