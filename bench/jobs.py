@@ -45,6 +45,7 @@ from common import ADMIN, free_port, fresh_database, server_env, stop_processes,
 
 USER = ("bench-user", "bench-user-password")
 MB = 1024 * 1024
+SLOTS = 64  # the job's max_concurrency (--slots)
 
 
 class RssSampler:
@@ -115,6 +116,7 @@ async def _job_round(
     job = await _create_job(http, user, dataset, chunk, 1)
     create_seconds = time.monotonic() - started
     cpu = _cpu(server_pid)
+    claims = await _claims(base)
     workers = _workers(base, nodes, tmp)
     try:
         seconds = await _drain_job(http, user, job["job_id"])
@@ -122,6 +124,7 @@ async def _job_round(
         stop_processes(workers)
     chunks = int(job["chunk_count"])
     return {
+        "chunks_per_claim": _per_claim(claims, await _claims(base)),
         "chunks": chunks,
         "create_seconds": round(create_seconds, 2),
         "seconds": round(seconds, 2),
@@ -154,17 +157,36 @@ async def _plain_round(
         r.raise_for_status()
     before = await _completed(http, admin)
     cpu = _cpu(server_pid)
+    claims = await _claims(base)
     workers = _workers(base, nodes, tmp)
     try:
         seconds = await _drain_plain(http, admin, before, total)
     finally:
         stop_processes(workers)
     return {
+        "tasks_per_claim": _per_claim(claims, await _claims(base)),
         "tasks": total,
         "seconds": round(seconds, 2),
         "tasks_per_s": round(total / seconds, 1),
         "server_cpu_ms_per_task": round(1000 * cpu() / total, 2),
     }
+
+
+async def _claims(base: str) -> tuple[float, float]:
+    """The server's claims so far and the tasks they handed out (its /metrics)."""
+    async with httpx.AsyncClient() as http:
+        text = (await http.get(base + "/metrics")).text
+    found = {}
+    for line in text.splitlines():
+        if line.startswith(("conveyor_claim_batch_size_count", "conveyor_claim_batch_size_sum")):
+            name, value = line.split()
+            found[name.rsplit("_", 1)[1]] = float(value)
+    return found["count"], found["sum"]
+
+
+def _per_claim(before: tuple[float, float], after: tuple[float, float]) -> float:
+    claims, handed = after[0] - before[0], after[1] - before[1]
+    return round(handed / claims, 1) if claims else 0.0
 
 
 def _cpu(pid: int) -> Callable[[], float]:
@@ -201,7 +223,7 @@ async def _create_job(
         "task_type": "noop",
         "dataset_artifact_id": dataset,
         "chunk_size": chunk,
-        "max_concurrency": 64,
+        "max_concurrency": SLOTS,
         "price_per_chunk": price,
     }
     r = await http.post("/jobs", json=body, headers=user, timeout=900)
@@ -358,9 +380,11 @@ def main() -> None:
     parser.add_argument("--db", choices=["postgres", "sqlite"], default="postgres")
     parser.add_argument("--items", type=int, default=100_000)
     parser.add_argument("--chunk-size", type=int, default=100)
+    parser.add_argument("--slots", type=int, default=SLOTS, help="the job's max_concurrency")
     parser.add_argument("--rounds", type=int, default=3, help="job/plain pairs, alternated")
     parser.add_argument("--big-mb", type=int, default=100, help="0: no memory phase")
     args = parser.parse_args()
+    globals()["SLOTS"] = args.slots
     report = asyncio.run(run(args.db, args.items, args.chunk_size, args.big_mb, args.rounds))
     print(json.dumps(report, indent=2))
 
