@@ -13,6 +13,7 @@ from httpx_sse import aconnect_sse
 
 from conveyor.client.admin_calls import AdminCalls
 from conveyor.client.artifacts import AsyncArtifactClient
+from conveyor.client.asyncio_backend import asyncio_transport
 from conveyor.client.credentials import Credentials, NodeLogin, TokenAuth, UserLogin
 from conveyor.client.errors import (
     ApiError,
@@ -94,6 +95,7 @@ class AsyncClient(AdminCalls, WalletCalls, AsyncJobCalls):
             auth=self.auth,
             timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
             headers={"User-Agent": "conveyor-sdk"},
+            transport=asyncio_transport(),
         )
         self.artifacts = AsyncArtifactClient(self.http)
 
