@@ -15,7 +15,8 @@ recording its start minus the moment before its submit call.
 
 CPU per task is utime+stime from /proc: the server process; PostgreSQL's backends
 connected to the benchmark's database (sampled at the start and end of a phase, so
-a backend that exited meanwhile is missed); the worker processes. It is far less
+a backend that exited meanwhile is missed); the worker processes; and the producer
+(this process's own CPU while it submits, which is the SDK's). It is far less
 sensitive to a busy machine than the rates are.
 
     .venv/bin/python bench/single.py --db postgres
@@ -93,6 +94,7 @@ class Bench:
         self.url = ""
         self.secrets: dict[str, str] = {}
         self.pg_db = database_url.rsplit("/", 1)[1] if args.db == "postgres" else None
+        self.producer_cpu = 0.0
 
     # --- processes -------------------------------------------------------------
 
@@ -174,9 +176,11 @@ class Bench:
         return int(value) if value else 0
 
     async def produce(self, kind: str, n: int, spacing: float = 0, stamp: bool = False) -> float:
-        """Submit ``n`` tasks one call each; returns the seconds it took."""
+        """Submit ``n`` tasks one call each; returns the seconds it took. The SDK's
+        CPU for them (this process's, the producer's) is kept in ``producer_cpu``."""
         async with AsyncClient(self.url, username=USER[0], password=USER[1]) as client:
             await client.login()
+            cpu = time.process_time()
             started = time.time()
             for seq in range(n):
                 if spacing:
@@ -185,6 +189,7 @@ class Bench:
                         await asyncio.sleep(delay)
                 enq_ts = time.time() if stamp else 0.0
                 await client.submit("bench_task", {"kind": kind, "seq": seq, "enq_ts": enq_ts})
+            self.producer_cpu = time.process_time() - cpu
             return time.time() - started
 
     async def wait_done(self, target: int, timeout: float) -> tuple[float, int, float, int]:
@@ -229,6 +234,7 @@ class Bench:
             "drain_per_s": round(drained / max(last_t - first_t, 1e-9), 1),
             "enqueue_server_cpu_ms": round(enq_server / n * 1000, 3),
             "enqueue_pg_cpu_ms": round(enq_pg / n * 1000, 3),
+            "enqueue_producer_cpu_ms": round(self.producer_cpu / n * 1000, 3),
             "drain_server_cpu_ms": round(run_server / drained * 1000, 3),
             "drain_pg_cpu_ms": round(run_pg / drained * 1000, 3),
             "drain_worker_cpu_ms": round((w3 - w2) / drained * 1000, 3),
@@ -297,7 +303,8 @@ def summary(out: dict[str, Any]) -> str:
         f"| {out['db']} | {noop['enqueue_per_s']:,.0f} | {noop['drain_per_s']:,.0f} | "
         f"{sleep.get('drain_per_s', float('nan')):,.0f} | "
         f"{lat.get('p50_ms', float('nan'))} / {lat.get('p99_ms', float('nan'))} | "
-        f"{server:.2f} + {pg:.2f} | {noop['drain_worker_cpu_ms']:.2f} |"
+        f"{server:.2f} + {pg:.2f} | {noop['drain_worker_cpu_ms']:.2f} | "
+        f"{noop['enqueue_producer_cpu_ms']:.2f} |"
     )
 
 
@@ -321,7 +328,7 @@ def main() -> None:
     print(json.dumps(out, indent=2))
     print(
         "| db | enqueue/s | drain noop/s | drain 10 ms/s | latency p50 / p99 ms "
-        "| server + PostgreSQL CPU ms/task | worker CPU ms/task |"
+        "| server + PostgreSQL CPU ms/task | worker CPU ms/task | producer CPU ms/submit |"
     )
     print(summary(out))
 
