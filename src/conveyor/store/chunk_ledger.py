@@ -54,7 +54,7 @@ async def chunks_ended(
     earners = {n: o for n, o in node_owners.items() if n in paid_by}
     earners.update(await _node_owners(conn, paid_by - set(earners)))
     # Each job's row locked and its open count taken down in one statement, in id
-    # order so that two batches never wait on each other.
+    # order so that two batches locking the same jobs never deadlock.
     jobs = [
         await job_store.close_chunks(conn, job_id, len(by_job[job_id])) for job_id in sorted(by_job)
     ]
