@@ -7,7 +7,8 @@ database, after chunk events (at most every ``PROGRESS_EVERY`` seconds while the
 pour in), after a lost or truncated message and whenever the stream sits idle, so
 the figures a watcher ends with are the database's. The stream ends after the
 progress event that shows the job finished, once the chunk events still on their
-way from the bus have arrived (the channel quiet for 0.2 s, at most 1 s).
+way from the bus have arrived (the channel quiet for 0.2 s, at most 1 s) and a last
+read of the database has sent any the bus had not delivered by then.
 
 Every event carries an SSE ``id``: the position ``<microseconds>.<task id>`` of the
 latest chunk change (the chunk row's ``(updated_at, id)``) the stream has sent. A
@@ -148,6 +149,11 @@ class _JobCursor:
                         # and may still be on their way from the bus: pass them on
                         # before the final progress ends the stream.
                         async for event in self._trailing(sub):
+                            yield event
+                        # And what the bus has not brought by then (a loaded replica
+                        # delivers late): every chunk ended before the job did, so the
+                        # database has them all.
+                        async for event in self._replay():
                             yield event
                     yield self._progress(view)
                     last_sent = time.monotonic()
