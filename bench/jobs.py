@@ -45,7 +45,6 @@ from common import ADMIN, free_port, fresh_database, server_env, stop_processes,
 
 USER = ("bench-user", "bench-user-password")
 MB = 1024 * 1024
-SLOTS = 64  # the job's max_concurrency (--slots)
 
 
 class RssSampler:
@@ -110,10 +109,11 @@ async def _job_round(
     nodes: list[tuple[str, str]],
     tmp: Path,
     server_pid: int,
+    slots: int,
 ) -> dict[str, Any]:
     """A job over the dataset, 1 credit a chunk, drained by fresh workers."""
     started = time.monotonic()
-    job = await _create_job(http, user, dataset, chunk, 1)
+    job = await _create_job(http, user, dataset, chunk, 1, slots)
     create_seconds = time.monotonic() - started
     cpu = _cpu(server_pid)
     claims = await _claims(base)
@@ -217,13 +217,18 @@ async def _upload(http: httpx.AsyncClient, user: dict[str, str], path: Path) -> 
 
 
 async def _create_job(
-    http: httpx.AsyncClient, user: dict[str, str], dataset: str, chunk: int, price: int
+    http: httpx.AsyncClient,
+    user: dict[str, str],
+    dataset: str,
+    chunk: int,
+    price: int,
+    slots: int = 64,
 ) -> dict[str, Any]:
     body = {
         "task_type": "noop",
         "dataset_artifact_id": dataset,
         "chunk_size": chunk,
-        "max_concurrency": SLOTS,
+        "max_concurrency": slots,
         "price_per_chunk": price,
     }
     r = await http.post("/jobs", json=body, headers=user, timeout=900)
@@ -264,7 +269,9 @@ async def _drain_plain(
         await asyncio.sleep(0.05)
 
 
-async def run(db: str, items: int, chunk: int, big_mb: int, rounds: int) -> dict[str, Any]:
+async def run(
+    db: str, items: int, chunk: int, big_mb: int, rounds: int, slots: int
+) -> dict[str, Any]:
     report: dict[str, Any] = {"db": db, "items": items, "chunk_size": chunk}
     async with fresh_database(db) as url:
         with tempfile.TemporaryDirectory() as tmp_name:
@@ -310,7 +317,7 @@ async def run(db: str, items: int, chunk: int, big_mb: int, rounds: int) -> dict
                     pairs = []
                     for _ in range(rounds):
                         job_run = await _job_round(
-                            http, user, dataset, chunk, base, nodes, tmp, server.pid
+                            http, user, dataset, chunk, base, nodes, tmp, server.pid, slots
                         )
                         job_run["items_per_s"] = round(items / job_run["seconds"], 1)
                         plain_run = await _plain_round(
@@ -380,12 +387,13 @@ def main() -> None:
     parser.add_argument("--db", choices=["postgres", "sqlite"], default="postgres")
     parser.add_argument("--items", type=int, default=100_000)
     parser.add_argument("--chunk-size", type=int, default=100)
-    parser.add_argument("--slots", type=int, default=SLOTS, help="the job's max_concurrency")
+    parser.add_argument("--slots", type=int, default=64, help="the job's max_concurrency")
     parser.add_argument("--rounds", type=int, default=3, help="job/plain pairs, alternated")
     parser.add_argument("--big-mb", type=int, default=100, help="0: no memory phase")
     args = parser.parse_args()
-    globals()["SLOTS"] = args.slots
-    report = asyncio.run(run(args.db, args.items, args.chunk_size, args.big_mb, args.rounds))
+    report = asyncio.run(
+        run(args.db, args.items, args.chunk_size, args.big_mb, args.rounds, args.slots)
+    )
     print(json.dumps(report, indent=2))
 
 

@@ -98,6 +98,7 @@ async def test_a_body_streams_as_it_arrives() -> None:
 
 async def test_an_idle_connection_the_server_closed_is_replaced() -> None:
     connections = 0
+    closed = asyncio.Event()
 
     async def once_then_close(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         nonlocal connections
@@ -107,6 +108,8 @@ async def test_an_idle_connection_the_server_closed_is_replaced() -> None:
         writer.write(_ok(b"hello"))
         await writer.drain()
         writer.close()
+        await writer.wait_closed()
+        closed.set()
 
     async with (
         serving(once_then_close) as port,
@@ -114,7 +117,7 @@ async def test_an_idle_connection_the_server_closed_is_replaced() -> None:
     ):
         url = f"http://127.0.0.1:{port}/"
         assert (await http.get(url)).text == "hello"
-        await asyncio.sleep(0.2)  # the server's close reaches the idle connection
+        await asyncio.wait_for(closed.wait(), 5)  # the idle connection is now dead
         assert (await http.get(url)).text == "hello"
     assert connections == 2
 

@@ -134,12 +134,11 @@ class CheckedRoute(APIRoute):
             if takes_json and _wants_json(request) and await request.body():
                 # Decoded here, not inside FastAPI, so a refusal keeps its field details.
                 await request.json()
-                if await request.cleared():
-                    token = BODY_CLEARED.set(True)
-                    try:
-                        return await handler(request)
-                    finally:
-                        BODY_CLEARED.reset(token)
+                token = BODY_CLEARED.set(await request.cleared())
+                try:
+                    return await handler(request)
+                finally:
+                    BODY_CLEARED.reset(token)
             return await handler(request)
 
         return checked
